@@ -1,0 +1,46 @@
+/*
+ * The one description of a VM. Filled from command-line flags today (and
+ * from the config file and the API later), validated in one place, then read
+ * by everything that builds the VM. Owned by `main`; strings are heap copies.
+ */
+#ifndef EMBER_CONFIG_VM_CONFIG_H
+#define EMBER_CONFIG_VM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/compiler.h"
+#include "util/err.h"
+
+#define VM_CONFIG_DEFAULT_CPUS	  1
+#define VM_CONFIG_DEFAULT_MEM_MIB 128
+#define VM_CONFIG_MIN_MEM_MIB	  8
+#define VM_CONFIG_MAX_MEM_MIB	  (1024u * 1024u) /* 1 TiB */
+
+enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
+
+struct vm_config {
+	char *kernel_path;
+	char *initrd_path; /* NULL: none */
+	char *cmdline;	   /* NULL: empty */
+	unsigned int cpus;
+	uint64_t mem_mib;
+	bool hugepages;
+	enum serial_mode serial;
+	char *serial_path; /* SERIAL_FILE only */
+};
+
+void vm_config_init(struct vm_config *c);
+void vm_config_fini(struct vm_config *c);
+
+/* Checks ranges and required fields; `max_cpus` is what this host and machine allow. */
+int vm_config_validate(const struct vm_config *c, unsigned int max_cpus,
+		       struct err *err) __must_check;
+
+/* Parses "stdio", "none" or "file=PATH" into the config. */
+int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err) __must_check;
+
+/* Strict decimal parse: digits only, no sign, no overflow, within [min, max]. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __must_check;
+
+#endif

@@ -1,0 +1,233 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "config/vm_config.h"
+#include "kvm/irq.h"
+#include "kvm/vcpu.h"
+#include "kvm/vm.h"
+#include "util/log.h"
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
+{
+	int expected = VM_RUNNING;
+	uint64_t one = 1;
+	va_list ap;
+
+	/* The first request wins; later ones (often consequences of it) are dropped. */
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected, (int)reason))
+		return;
+	/* Read only after the vCPU and device threads are joined. */
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+		va_end(ap);
+	}
+	if (write(vm->stop_efd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow with one write per VM. */
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+}
+
+static void vm_irqchip_set_level(void *ctx, uint32_t gsi, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		LOG_ONCE(LOG_WARN, "irq: KVM_IRQ_LINE %u failed: %s", gsi, strerror(errno));
+}
+
+struct irq_line vm_irq_line(struct vm *vm, uint32_t gsi)
+{
+	return (struct irq_line){ .set_level = vm_irqchip_set_level, .ctx = vm, .gsi = gsi };
+}
+
+static int vm_map_ram(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	void *p;
+
+	vm->ram_size = cfg->mem_mib << 20;
+	/*
+	 * Huge pages are reserved at mmap time (no MAP_NORESERVE), so a shortage
+	 * shows up here as an error rather than as SIGBUS while the guest runs.
+	 */
+	flags |= cfg->hugepages ? MAP_HUGETLB : MAP_NORESERVE;
+	p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED) {
+		if (cfg->hugepages)
+			return err_set(err, -errno,
+				       "cannot allocate %llu MiB of 2 MiB huge pages: %s (see "
+				       "/proc/sys/vm/nr_hugepages)",
+				       (unsigned long long)cfg->mem_mib, strerror(errno));
+		return err_set(err, -errno, "cannot reserve %llu MiB of guest memory: %s",
+			       (unsigned long long)cfg->mem_mib, strerror(errno));
+	}
+	vm->ram = p;
+	/* Guest memory is the guest's business: keep it out of ember's core dumps. */
+	madvise(p, vm->ram_size, MADV_DONTDUMP);
+	return 0;
+}
+
+static int vm_add_memslots(struct vm *vm, struct err *err)
+{
+	struct ram_region regions[ARCH_MAX_RAM_REGIONS];
+	unsigned int n = arch_ram_regions(vm->ram_size, regions);
+	uint64_t offset = 0;
+	int ret;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct kvm_userspace_memory_region mr = {
+			.slot = i,
+			.guest_phys_addr = regions[i].gpa,
+			.memory_size = regions[i].size,
+			.userspace_addr = (uintptr_t)vm->ram + offset,
+		};
+
+		ret = kvm_ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &mr, err);
+		if (ret < 0)
+			return ret;
+		ret = gmem_add_region(&vm->gmem, regions[i].gpa, regions[i].size,
+				      (uint8_t *)vm->ram + offset);
+		if (ret < 0)
+			return err_set(err, ret, "guest memory: bad region layout");
+		offset += regions[i].size;
+	}
+	return 0;
+}
+
+static void vm_enable_optional_caps(struct vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE, .args = { 1 } };
+
+	if (kvm_check_cap(vm->fd, KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0 &&
+	    ioctl(vm->fd, KVM_ENABLE_CAP, &cap) == 0)
+		vm->emul_failure_insn = true;
+}
+
+static int vm_create_vcpus(struct vm *vm, unsigned int count, struct err *err)
+{
+	int ret;
+
+	vm->vcpus = calloc(count, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < count; i++) {
+		ret = vcpu_create(vm, i, &vm->vcpus[i], err);
+		if (ret < 0)
+			return ret;
+		vm->nr_vcpus++;
+		ret = arch_vcpu_init(vm->vcpus[i], err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int vm_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	int ret;
+
+	vm->fd = kvm_ioctl_val(vm->kvm->fd, KVM_CREATE_VM, 0, err);
+	if (vm->fd < 0)
+		return vm->fd;
+	vm_enable_optional_caps(vm);
+	ret = arch_vm_init(vm, cfg, err);
+	if (ret < 0)
+		return ret;
+	ret = vm_map_ram(vm, cfg, err);
+	if (ret < 0)
+		return ret;
+	ret = vm_add_memslots(vm, err);
+	if (ret < 0)
+		return ret;
+	ret = vm_create_vcpus(vm, cfg->cpus, err);
+	if (ret < 0)
+		return ret;
+	ret = arch_machine_create(vm, cfg, err);
+	if (ret < 0)
+		return ret;
+	return arch_load_guest(vm, cfg, err);
+}
+
+int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out, struct err *err)
+{
+	struct vm *vm;
+	int ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm = kvm;
+	vm->fd = -1;
+	bus_init(&vm->pio_bus, "pio");
+	bus_init(&vm->mmio_bus, "mmio");
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0) {
+		ret = err_set(err, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ret = vm_init(vm, cfg, err);
+	if (ret < 0)
+		goto fail;
+	*out = vm;
+	return 0;
+fail:
+	if (ret == -ENOMEM)
+		err_set(err, ret, "out of memory while creating the VM");
+	vm_destroy(vm);
+	return ret;
+}
+
+int vm_start(struct vm *vm, struct err *err)
+{
+	int ret;
+
+	bus_freeze(&vm->pio_bus);
+	bus_freeze(&vm->mmio_bus);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start(vm->vcpus[i], err);
+		if (ret < 0) {
+			vm_request_stop(vm, VM_STOP_ERROR, "%s", err->msg);
+			vm_stop(vm);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_stop(struct vm *vm)
+{
+	if (vm_stop_reason(vm) == VM_RUNNING)
+		vm_request_stop(vm, VM_STOP_QUIT, NULL);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(vm->vcpus[i]);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	vm_stop(vm);
+	arch_machine_destroy(vm);
+	for (unsigned int i = vm->nr_vcpus; i-- > 0;)
+		vcpu_destroy(vm->vcpus[i]);
+	free(vm->vcpus);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	bus_fini(&vm->mmio_bus);
+	bus_fini(&vm->pio_bus);
+	free(vm);
+}

@@ -1,0 +1,86 @@
+/*
+ * A virtual machine: the KVM VM fd, guest RAM, the two trap buses, the vCPUs
+ * and the platform devices (through the arch hooks).
+ *
+ * Ownership: struct vm owns everything it points to except `kvm`. Set-up and
+ * tear-down run on the main thread; vm_request_stop() may be called from any
+ * thread (vCPU, device, main) and is how the VM ends.
+ */
+#ifndef EMBER_KVM_VM_H
+#define EMBER_KVM_VM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "kvm/gmem.h"
+#include "kvm/irq.h"
+#include "kvm/kvm.h"
+#include "util/compiler.h"
+#include "util/err.h"
+
+struct vcpu;
+struct vm_config;
+struct serial;
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_RESET,	  /* guest reset: keyboard controller, triple fault, ACPI reset */
+	VM_STOP_POWEROFF, /* ACPI S5 */
+	VM_STOP_QUIT,	  /* the user quit from the console */
+	VM_STOP_SIGNAL,	  /* ember got SIGTERM, SIGINT or SIGHUP */
+	VM_STOP_ERROR,	  /* KVM or the guest failed: see stop_msg */
+};
+
+struct vm {
+	struct kvm_host *kvm; /* borrowed */
+	int fd;
+
+	void *ram;
+	uint64_t ram_size;
+	struct gmem gmem;
+
+	struct bus pio_bus;
+	struct bus mmio_bus;
+
+	struct vcpu **vcpus;
+	unsigned int nr_vcpus;
+
+	void *machine;		/* the arch's platform devices */
+	struct serial *console; /* the UART that stdin feeds; owned by the machine */
+
+	atomic_int stop_reason;
+	char stop_msg[512];
+	int stop_efd;		/* eventfd: readable once a stop was requested */
+	bool emul_failure_insn; /* KVM_CAP_EXIT_ON_EMULATION_FAILURE enabled */
+};
+
+/* Builds the whole VM, guest loaded and ready to start. */
+int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out,
+	      struct err *err) __must_check;
+
+/* Freezes the buses and starts one thread per vCPU. */
+int vm_start(struct vm *vm, struct err *err) __must_check;
+
+/*
+ * Asks the VM to stop; the first request wins and its reason is kept.
+ * `fmt` (may be NULL) explains an error. Safe from any thread.
+ */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
+	__printf(3, 4);
+
+static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
+{
+	return (enum vm_stop_reason)atomic_load_explicit(&vm->stop_reason, memory_order_acquire);
+}
+
+/* Kicks every vCPU out of the guest and joins the threads. */
+void vm_stop(struct vm *vm);
+
+void vm_destroy(struct vm *vm);
+
+/* A line on the in-kernel interrupt controller, for a device. */
+struct irq_line vm_irq_line(struct vm *vm, uint32_t gsi);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * Logging to stderr with a level filter. Every message is one line prefixed
+ * with "ember: " and, by convention, the subsystem ("serial: ...").
+ * Thread-safe: each message is written with a single write(2).
+ *
+ * LOG_ONCE and LOG_RATELIMIT are for anything a guest can trigger, so that a
+ * hostile guest cannot flood the host's logs.
+ */
+#ifndef EMBER_UTIL_LOG_H
+#define EMBER_UTIL_LOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "util/compiler.h"
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+int log_parse_level(const char *name, enum log_level *out) __must_check;
+void log_msg(enum log_level level, const char *fmt, ...) __printf(2, 3);
+
+#define log_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Allows at most `burst` messages from one call site, then stays silent. */
+struct log_limit {
+	atomic_uint count;
+};
+
+bool log_limit_allow(struct log_limit *lim, unsigned int burst);
+
+#define LOG_RATELIMIT(level, burst, ...)                                                           \
+	do {                                                                                       \
+		static struct log_limit lim__;                                                     \
+		if (log_limit_allow(&lim__, (burst)))                                              \
+			log_msg((level), __VA_ARGS__);                                             \
+	} while (0)
+
+#define LOG_ONCE(level, ...) LOG_RATELIMIT(level, 1, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,272 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "console/term.h"
+#include "devices/serial.h"
+#include "kvm/vcpu.h"
+#include "util/evloop.h"
+#include "util/log.h"
+#include "vmm/vmm.h"
+
+#define CONSOLE_BUF 256
+
+struct vmm {
+	struct kvm_host kvm;
+	struct vm *vm;
+	struct evloop loop;
+	struct term term;
+	int sigfd;
+	int stop_signo; /* the signal that stopped the VM */
+
+	struct ev_handler sig_h;
+	struct ev_handler stop_h;
+	struct ev_handler stdin_h;
+	struct ev_handler space_h;
+
+	/* stdin bytes read but not yet taken by the UART */
+	uint8_t pend[CONSOLE_BUF];
+	size_t pend_off, pend_len;
+	bool stdin_on;	     /* stdin is a console input at all */
+	bool stdin_pollable; /* epoll can watch it (not a regular file) */
+	bool stdin_watched;
+	bool stdin_eof;
+	bool done;
+};
+
+#define container_of(p, type, member) ((type *)((uintptr_t)(p)-offsetof(type, member)))
+
+static void vmm_watch_stdin(struct vmm *c, bool on)
+{
+	if (!c->stdin_pollable || on == c->stdin_watched)
+		return;
+	if (on ? evloop_add(&c->loop, &c->stdin_h, EPOLLIN) == 0
+	       : evloop_del(&c->loop, &c->stdin_h) == 0)
+		c->stdin_watched = on;
+}
+
+/* Hands pending input to the UART; true when all of it was taken. */
+static bool vmm_flush_pending(struct vmm *c)
+{
+	size_t n = serial_rx_push(c->vm->console, c->pend + c->pend_off, c->pend_len);
+
+	c->pend_off += n;
+	c->pend_len -= n;
+	return c->pend_len == 0;
+}
+
+static void vmm_read_stdin(struct vmm *c)
+{
+	uint8_t raw[CONSOLE_BUF];
+	enum term_action action = TERM_NONE;
+	ssize_t n = read(c->term.fd, raw, sizeof(raw));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* End of input: the guest keeps running, it just gets no more keys. */
+		c->stdin_eof = true;
+		vmm_watch_stdin(c, false);
+		return;
+	}
+	c->pend_off = 0;
+	if (c->term.raw) {
+		c->pend_len = term_filter(&c->term, raw, (size_t)n, c->pend, &action);
+	} else {
+		memcpy(c->pend, raw, (size_t)n);
+		c->pend_len = (size_t)n;
+	}
+	if (action == TERM_QUIT)
+		vm_request_stop(c->vm, VM_STOP_QUIT, NULL);
+	else if (action == TERM_HELP && write(STDERR_FILENO, term_help, strlen(term_help)) < 0)
+		return; /* stderr is gone: nowhere to show help */
+}
+
+/* Moves input to the guest until the UART is full, stdin would block, or it ended. */
+static void vmm_pump_console(struct vmm *c, bool readable)
+{
+	for (;;) {
+		if (c->pend_len && !vmm_flush_pending(c)) {
+			vmm_watch_stdin(c, false); /* resume on the UART's space event */
+			return;
+		}
+		if (c->stdin_eof || vm_stop_reason(c->vm) != VM_RUNNING)
+			return;
+		if (c->stdin_pollable && !readable) {
+			vmm_watch_stdin(c, true);
+			return;
+		}
+		vmm_read_stdin(c);
+		readable = false;
+	}
+}
+
+static void vmm_on_stdin(struct ev_handler *h, uint32_t events)
+{
+	(void)events;
+	vmm_pump_console(container_of(h, struct vmm, stdin_h), true);
+}
+
+static void vmm_on_space(struct ev_handler *h, uint32_t events)
+{
+	struct vmm *c = container_of(h, struct vmm, space_h);
+	uint64_t v;
+
+	(void)events;
+	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	vmm_pump_console(c, false);
+}
+
+static void vmm_on_signal(struct ev_handler *h, uint32_t events)
+{
+	struct vmm *c = container_of(h, struct vmm, sig_h);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (!c->stop_signo)
+		c->stop_signo = (int)si.ssi_signo;
+	vm_request_stop(c->vm, VM_STOP_SIGNAL, NULL);
+}
+
+static void vmm_on_stop(struct ev_handler *h, uint32_t events)
+{
+	(void)events;
+	container_of(h, struct vmm, stop_h)->done = true;
+}
+
+static const int vmm_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+/* Blocks the stop signals (vCPU threads inherit the mask) and reads them from an fd. */
+static int vmm_setup_signals(struct vmm *c)
+{
+	sigset_t set;
+	int ret;
+
+	signal(SIGPIPE, SIG_IGN);
+	ret = vcpu_signals_init();
+	if (ret < 0)
+		return ret;
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(vmm_signals); i++)
+		sigaddset(&set, vmm_signals[i]);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -EINVAL;
+	c->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return c->sigfd < 0 ? -errno : 0;
+}
+
+static int vmm_setup_console(struct vmm *c, const struct vm_config *cfg)
+{
+	int ret;
+
+	c->stdin_h = (struct ev_handler){ .fd = STDIN_FILENO, .cb = vmm_on_stdin };
+	c->space_h =
+		(struct ev_handler){ .fd = serial_rx_space_fd(c->vm->console), .cb = vmm_on_space };
+	c->stdin_on = cfg->serial == SERIAL_STDIO;
+	if (!c->stdin_on)
+		return 0;
+	ret = term_init(&c->term, STDIN_FILENO);
+	if (ret < 0)
+		log_warn("console: cannot set the terminal to raw mode: %s", strerror(-ret));
+	ret = evloop_add(&c->loop, &c->space_h, EPOLLIN);
+	if (ret < 0)
+		return ret;
+	ret = evloop_add(&c->loop, &c->stdin_h, EPOLLIN);
+	c->stdin_pollable = ret == 0;
+	c->stdin_watched = ret == 0;
+	if (ret == -EPERM) /* a regular file: always readable, read it as the UART drains */
+		vmm_pump_console(c, true);
+	else if (ret < 0)
+		c->stdin_eof = true; /* no usable stdin (closed): run without input */
+	return 0;
+}
+
+static int vmm_setup_loop(struct vmm *c)
+{
+	int ret = evloop_init(&c->loop);
+
+	if (ret < 0)
+		return ret;
+	c->sig_h = (struct ev_handler){ .fd = c->sigfd, .cb = vmm_on_signal };
+	c->stop_h = (struct ev_handler){ .fd = c->vm->stop_efd, .cb = vmm_on_stop };
+	ret = evloop_add(&c->loop, &c->sig_h, EPOLLIN);
+	if (ret == 0)
+		ret = evloop_add(&c->loop, &c->stop_h, EPOLLIN);
+	return ret;
+}
+
+static void vmm_collect(struct vmm *c, struct vmm_result *res)
+{
+	res->reason = vm_stop_reason(c->vm);
+	res->signal = c->stop_signo;
+	snprintf(res->msg, sizeof(res->msg), "%s", c->vm->stop_msg);
+}
+
+static int vmm_loop(struct vmm *c)
+{
+	int ret = 0;
+
+	while (!c->done && ret >= 0)
+		ret = evloop_run_once(&c->loop, -1);
+	return ret;
+}
+
+static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err)
+{
+	int ret;
+
+	ret = kvm_open(&c->kvm, err);
+	if (ret < 0)
+		return ret;
+	ret = vm_config_validate(cfg, MIN(c->kvm.max_vcpus, arch_max_vcpus()), err);
+	if (ret < 0)
+		return ret;
+	ret = vmm_setup_signals(c);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
+	ret = vm_create(&c->kvm, cfg, &c->vm, err);
+	if (ret < 0)
+		return ret;
+	ret = vmm_setup_loop(c);
+	if (ret == 0)
+		ret = vmm_setup_console(c, cfg);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+	return vm_start(c->vm, err);
+}
+
+int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err)
+{
+	struct vmm c = {
+		.kvm = { .fd = -1 },
+		.sigfd = -1,
+		.loop = { .epfd = -1 },
+		.term = { .fd = -1 },
+	};
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = vmm_start(&c, cfg, err);
+	if (ret == 0) {
+		ret = vmm_loop(&c);
+		vm_stop(c.vm);
+		vmm_collect(&c, res);
+		if (ret < 0)
+			err_set(err, ret, "control loop failed: %s", strerror(-ret));
+	}
+	term_restore(&c.term);
+	vm_destroy(c.vm);
+	evloop_fini(&c.loop);
+	if (c.sigfd >= 0)
+		close(c.sigfd);
+	kvm_close(&c.kvm);
+	return ret;
+}

@@ -1,0 +1,27 @@
+/*
+ * Running one VM to its end from the main thread: KVM, the VM, the console
+ * (stdin to the UART, terminal mode), signals, and the control loop that
+ * waits for the VM to stop. The vCPUs run on their own threads.
+ */
+#ifndef EMBER_VMM_VMM_H
+#define EMBER_VMM_VMM_H
+
+#include "config/vm_config.h"
+#include "kvm/vm.h"
+#include "util/compiler.h"
+#include "util/err.h"
+
+struct vmm_result {
+	enum vm_stop_reason reason;
+	int signal;    /* VM_STOP_SIGNAL: which one */
+	char msg[512]; /* VM_STOP_ERROR: what happened */
+};
+
+/*
+ * Boots the VM described by `cfg` and runs it until it stops. Returns 0 once
+ * the VM ran (see *res for how it ended) or -errno when it could not start
+ * (see *err).
+ */
+int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err) __must_check;
+
+#endif
