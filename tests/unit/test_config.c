@@ -1,0 +1,90 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config/vm_config.h"
+
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(parse_u64("128", 1, 1024, &v), 0);
+	assert_int_equal(v, 128);
+	assert_int_equal(parse_u64("0", 1, 1024, &v), -ERANGE);
+	assert_int_equal(parse_u64("1025", 1, 1024, &v), -ERANGE);
+	assert_int_equal(parse_u64("-1", 0, 1024, &v), -EINVAL);
+	assert_int_equal(parse_u64("+1", 0, 1024, &v), -EINVAL);
+	assert_int_equal(parse_u64(" 1", 0, 1024, &v), -EINVAL);
+	assert_int_equal(parse_u64("1x", 0, 1024, &v), -EINVAL);
+	assert_int_equal(parse_u64("", 0, 1024, &v), -EINVAL);
+	assert_int_equal(parse_u64(NULL, 0, 1024, &v), -EINVAL);
+	assert_int_equal(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
+}
+
+static void test_defaults_and_validation(void **state)
+{
+	struct vm_config c;
+	struct err e = { { 0 } };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(c.cpus, 1);
+	assert_int_equal(c.mem_mib, 128);
+	assert_int_equal(c.serial, SERIAL_STDIO);
+	assert_int_equal(vm_config_validate(&c, 254, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--kernel"));
+	c.kernel_path = strdup("vmlinux");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(vm_config_validate(&c, 254, &e), 0);
+	c.cpus = 255;
+	assert_int_equal(vm_config_validate(&c, 254, &e), -ERANGE);
+	c.cpus = 0;
+	assert_int_equal(vm_config_validate(&c, 254, &e), -ERANGE);
+	c.cpus = 2;
+	c.mem_mib = 4;
+	assert_int_equal(vm_config_validate(&c, 254, &e), -ERANGE);
+	c.mem_mib = VM_CONFIG_MAX_MEM_MIB + 1ULL;
+	assert_int_equal(vm_config_validate(&c, 254, &e), -ERANGE);
+	c.mem_mib = 129;
+	c.hugepages = true;
+	assert_int_equal(vm_config_validate(&c, 254, &e), -EINVAL);
+	vm_config_fini(&c);
+}
+
+static void test_serial_spec(void **state)
+{
+	struct vm_config c;
+	struct err e = { { 0 } };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_serial(&c, "none", &e), 0);
+	assert_int_equal(c.serial, SERIAL_NONE);
+	assert_int_equal(vm_config_set_serial(&c, "file=/tmp/x.log", &e), 0);
+	assert_int_equal(c.serial, SERIAL_FILE);
+	assert_string_equal(c.serial_path, "/tmp/x.log");
+	assert_int_equal(vm_config_set_serial(&c, "stdio", &e), 0);
+	assert_int_equal(c.serial, SERIAL_STDIO);
+	assert_null(c.serial_path);
+	assert_int_equal(vm_config_set_serial(&c, "file=", &e), -EINVAL);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(vm_config_set_serial(&c, "tcp:1234", &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "tcp:1234"));
+	vm_config_fini(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_defaults_and_validation),
+		cmocka_unit_test(test_serial_spec),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
