@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "arch/arch.h"
+#include "arch/x86/pagewalk.h"
+
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "util/log.h"
@@ -98,29 +100,36 @@ static const char *x86_cpu_mode(const struct kvm_sregs *s)
 static size_t x86_fetch_insn(struct vcpu *v, const struct kvm_sregs *s, uint64_t rip, uint8_t *buf,
 			     size_t len)
 {
-	struct kvm_translation tr = { .linear_address = s->cs.base + rip };
-	size_t in_page;
+	struct paging_regs pr = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer };
+	uint64_t gva = s->cs.base + rip, gpa;
 
-	if (ioctl(v->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+	if (pagewalk(&v->vm->gmem, &pr, gva, &gpa) < 0)
 		return 0;
-	in_page = 4096 - (tr.physical_address & 4095);
-	len = MIN(len, in_page);
-	return gmem_read(&v->vm->gmem, tr.physical_address, buf, len) == 0 ? len : 0;
+	/* Stop at the page end: the next page may not be mapped. */
+	len = MIN(len, 4096 - (gpa & 4095));
+	return gmem_read(&v->vm->gmem, gpa, buf, len) == 0 ? len : 0;
 }
 
+/*
+ * KVM may report the bytes it fetched (sometimes only the first, as PVM
+ * does); reading them through the guest's page tables usually gives the
+ * whole instruction. Report whichever is longer.
+ */
 static size_t x86_insn_bytes(struct vcpu *v, const struct kvm_sregs *s, uint64_t rip, uint8_t *buf)
 {
 	struct kvm_run *run = v->run;
+	size_t n = x86_fetch_insn(v, s, rip, buf, 15), k;
 
 	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 	    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
 	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
-		size_t n = MIN(run->emulation_failure.insn_size, 15u);
-
-		memcpy(buf, run->emulation_failure.insn_bytes, n);
-		return n;
+		k = MIN(run->emulation_failure.insn_size, 15u);
+		if (k > n) {
+			memcpy(buf, run->emulation_failure.insn_bytes, k);
+			n = k;
+		}
 	}
-	return x86_fetch_insn(v, s, rip, buf, 15);
+	return n;
 }
 
 /* One line naming the failure, the vCPU, where it stood and what it executed. */
@@ -139,7 +148,10 @@ static void x86_report_failure(struct vcpu *v, const char *what)
 	}
 	n = x86_insn_bytes(v, &sregs, regs.rip, insn);
 	for (size_t i = 0; i < n; i++)
-		snprintf(hex + i * 3, sizeof(hex) - i * 3, "%s%02x", i ? " " : "", insn[i]);
+		snprintf(hex + i * 3, sizeof(hex) - i * 3, "%02x ", insn[i]);
+	if (n)
+		hex[n * 3 - 1] = '\0';
+
 	vm_request_stop(v->vm, VM_STOP_ERROR,
 			"vcpu%u: %s at rip 0x%llx (cs 0x%x, %s mode); instruction bytes: %s", v->id,
 			what, (unsigned long long)regs.rip, sregs.cs.selector, x86_cpu_mode(&sregs),
@@ -150,7 +162,7 @@ static const char *internal_error_name(uint32_t suberror)
 {
 	switch (suberror) {
 	case KVM_INTERNAL_ERROR_EMULATION:
-		return "KVM could not emulate an instruction (emulation failure)";
+		return "KVM internal error: emulation failure";
 	case KVM_INTERNAL_ERROR_SIMUL_EX:
 		return "KVM internal error: simultaneous exceptions";
 	case KVM_INTERNAL_ERROR_DELIVERY_EV:
@@ -197,8 +209,11 @@ int arch_vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_SYSTEM_EVENT:
 		return x86_handle_system_event(v);
 	case KVM_EXIT_INTERNAL_ERROR:
-		snprintf(what, sizeof(what), "%s (suberror %u)",
-			 internal_error_name(run->internal.suberror), run->internal.suberror);
+		snprintf(what, sizeof(what), "%s", internal_error_name(run->internal.suberror));
+		if (strcmp(what, "KVM internal error") == 0)
+			snprintf(what, sizeof(what), "KVM internal error (suberror %u)",
+				 run->internal.suberror);
+
 		x86_report_failure(v, what);
 		return -1;
 	case KVM_EXIT_FAIL_ENTRY:

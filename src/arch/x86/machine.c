@@ -25,6 +25,27 @@ unsigned int arch_max_vcpus(void)
 	return 254;
 }
 
+/*
+ * Firmware leaves both 8259s masked; KVM's come up unmasked with vector base
+ * 0, so a guest that never touches them (PVH guests, hardware-reduced ACPI)
+ * would take ISA interrupts as exceptions through LINT0's ExtINT wiring.
+ */
+static int x86_mask_pics(struct vm *vm, struct err *err)
+{
+	for (uint32_t chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
+		struct kvm_irqchip ic = { .chip_id = chip };
+		int ret = kvm_ioctl(vm->fd, KVM_GET_IRQCHIP, &ic, err);
+
+		if (ret < 0)
+			return ret;
+		ic.chip.pic.imr = 0xff;
+		ret = kvm_ioctl(vm->fd, KVM_SET_IRQCHIP, &ic, err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int x86_create_irqchip(struct vm *vm, struct err *err)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -39,6 +60,8 @@ static int x86_create_irqchip(struct vm *vm, struct err *err)
 		ret = kvm_ioctl_val(vm->fd, KVM_CREATE_IRQCHIP, 0, err);
 	if (ret == 0)
 		ret = kvm_ioctl(vm->fd, KVM_CREATE_PIT2, &pit, err);
+	if (ret == 0)
+		ret = x86_mask_pics(vm, err);
 	return ret;
 }
 

@@ -1,0 +1,18 @@
+"""Shared pytest fixtures: what this host can run."""
+import pytest
+
+from emberlib import BUILD, kvm_problem
+
+
+@pytest.fixture
+def kvm():
+    problem = kvm_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def build_dir():
+    if not (BUILD / "build.ninja").exists():
+        pytest.fail(f"no build in {BUILD}: run scripts/test.sh (or meson setup build)")
+    return BUILD

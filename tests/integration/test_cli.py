@@ -1,0 +1,83 @@
+"""The command line: flags, help, version, host-check and bad flags. None of
+these need a VM, so they run on any host."""
+import re
+
+import pytest
+
+from emberlib import kvm_problem, run_ember
+
+USAGE = 2
+
+
+def test_version():
+    r = run_ember(["--version"])
+    assert r.returncode == 0
+    assert re.fullmatch(r"ember \d+\.\d+\.\d+\n", r.stdout)
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help(flag):
+    r = run_ember([flag])
+    assert r.returncode == 0
+    for word in ["ember run", "--kernel", "--initrd", "--cmdline", "--cpus", "--memory",
+                 "--serial", "host-check", "Ctrl-A x"]:
+        assert word in r.stdout
+
+
+def test_run_help():
+    r = run_ember(["run", "--help"])
+    assert r.returncode == 0 and "--kernel" in r.stdout
+
+
+def test_no_arguments_is_a_usage_error():
+    r = run_ember([])
+    assert r.returncode == USAGE
+    assert "Usage" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["run", "--kernel", "k", "--bogus"], "unknown option '--bogus'"),
+    (["run", "--kernel"], "needs a value"),
+    (["run"], "no kernel given"),
+    (["run", "--kernel", "k", "extra"], "unexpected argument 'extra'"),
+    (["run", "--kernel", "k", "--cpus", "0"], "--cpus 0 is out of range"),
+    (["run", "--kernel", "k", "--cpus", "255"], "--cpus 255 is out of range"),
+    (["run", "--kernel", "k", "--cpus", "-1"], "is not a number"),
+    (["run", "--kernel", "k", "--cpus", "two"], "is not a number"),
+    (["run", "--kernel", "k", "--cpus", "99999999999999999999"], "out of range"),
+    (["run", "--kernel", "k", "--memory", "0"], "--memory 0 MiB is out of range"),
+    (["run", "--kernel", "k", "--memory", "4"], "out of range"),
+    (["run", "--kernel", "k", "--memory", "2000000"], "out of range"),
+    (["run", "--kernel", "k", "--memory", "1.5"], "is not a number"),
+    (["run", "--kernel", "k", "--memory", "129", "--hugepages"], "2 MiB"),
+    (["run", "--kernel", "k", "--serial", "tcp:1"], "stdio, none or file=PATH"),
+    (["run", "--kernel", "k", "--serial", "file="], "stdio, none or file=PATH"),
+    (["run", "--kernel", "k", "--log-level", "loud"], "--log-level"),
+    (["run", "--kernel", "k", "--console", "vga"], "expected serial or virtio"),
+    (["run", "--kernel", "k", "--console", "virtio"], "not in this build yet"),
+    (["run", "--kernel", "k", "--disk", "x.img"], "--disk: not available"),
+    (["run", "--kernel", "k", "--net", "tap=tap0"], "--net: not available"),
+    (["--api-sock", "/tmp/x.sock"], "API mode is not in this build yet"),
+])
+def test_bad_flags(args, message):
+    r = run_ember(args, timeout=5)
+    assert r.returncode == USAGE, r.explain()
+    assert message in r.stderr, r.stderr
+    assert r.stdout == ""
+
+
+def test_host_check():
+    r = run_ember(["host-check"], timeout=10)
+    lines = r.stdout.strip().split("\n")
+    verdicts = [l.split()[0] for l in lines[:-1]]
+    assert set(verdicts) <= {"PASS", "WARN", "FAIL"}
+    assert any("/dev/kvm" in l for l in lines)
+    assert any("KVM_CAP_IRQCHIP" in l for l in lines) or kvm_problem()
+    assert any("hardware virtualization" in l for l in lines) or kvm_problem()
+    assert any("PVM" in l for l in lines) or kvm_problem()
+    fails = verdicts.count("FAIL")
+    assert lines[-1].endswith(f"{fails} check(s) failed")
+    assert r.returncode == (1 if fails else 0)
+    if kvm_problem() is None:
+        assert fails == 0, r.stdout
