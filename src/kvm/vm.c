@@ -221,10 +221,13 @@ void vm_destroy(struct vm *vm)
 	for (unsigned int i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);
-	if (vm->ram)
-		munmap(vm->ram, vm->ram_size);
+	/* The VM's memslots point into guest RAM: end the VM before unmapping it. */
 	if (vm->fd >= 0)
 		close(vm->fd);
+	if (vm->ram)
+
+		munmap(vm->ram, vm->ram_size);
+
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	bus_fini(&vm->mmio_bus);
