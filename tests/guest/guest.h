@@ -127,6 +127,8 @@ void test_bench_pio(void);
 void test_idle(void);
 void test_emulation_failure(void);
 void test_exception(void);
+void test_unhandled(void);
+
 void serial_irq(void);
 
 #endif

@@ -28,7 +28,8 @@ static const struct {
 	{ "memmap", test_memmap },	 { "rtc", test_rtc },
 	{ "cpuid", test_cpuid },	 { "bench-pio", test_bench_pio },
 	{ "idle", test_idle },		 { "emulation-failure", test_emulation_failure },
-	{ "exception", test_exception },
+	{ "exception", test_exception }, { "unhandled", test_unhandled },
+
 };
 
 static const char *const exit_names[] = {

@@ -297,3 +297,28 @@ void test_exception(void)
 	__asm__ __volatile__("ud2");
 	test_fail("exception", "ud2 did not raise #UD");
 }
+
+/*
+ * Accesses nothing claims: COM2's ports and an MMIO address in the PCI hole.
+ * Reads must return all ones (as on a PC with nothing decoding the address),
+ * writes must vanish, and the VMM must keep running.
+ */
+void test_unhandled(void)
+{
+	uint8_t port = 0;
+	uint32_t mmio = 0;
+
+	for (int i = 0; i < 3; i++) {
+		outb(0x2f8, 'x');
+		port = inb(0x2fd);
+		mmio_write32(0xd0001000, 0x12345678);
+		mmio = mmio_read32(0xd0001000);
+	}
+	gprintf("KV unhandled_port=0x%x\n", port);
+	gprintf("KV unhandled_mmio=0x%x\n", mmio);
+	if (port != 0xff || mmio != 0xffffffff) {
+		test_fail("unhandled", "reads of unclaimed addresses are not all ones");
+		return;
+	}
+	test_pass("unhandled");
+}

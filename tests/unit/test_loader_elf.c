@@ -220,6 +220,31 @@ static void test_malformed_notes(void **state)
 	expect_refusal(&im, IMG_SIZE, "note segment beyond");
 }
 
+/* 8-byte aligned notes, as GNU property notes come: the PVH note after one. */
+static void test_notes_aligned_to_8(void **state)
+{
+	struct image im;
+	struct kernel_plan p;
+	struct err e;
+	Elf64_Nhdr gnu = { .n_namesz = 4, .n_descsz = 12, .n_type = 5 };
+	Elf64_Nhdr xen = { .n_namesz = 4, .n_descsz = 4, .n_type = 18 };
+	uint32_t entry = 16 * MiB + 0x80;
+
+	(void)state;
+	make_image(&im, true);
+	memcpy(im.bytes + 0x2000, &gnu, 12);
+	memcpy(im.bytes + 0x200c, "GNU", 4);
+	/* desc at 0x2010 (12 bytes), next note at 0x2020 (aligned up from 0x201c) */
+	memcpy(im.bytes + 0x2020, &xen, 12);
+	memcpy(im.bytes + 0x202c, "Xen", 4);
+	memcpy(im.bytes + 0x2030, &entry, 4);
+	im.ph[1].p_filesz = 0x38;
+	im.ph[1].p_align = 8;
+	assert_int_equal(parse(&im, IMG_SIZE, &p, &e), 0);
+	assert_int_equal(p.protocol, BOOT_PVH);
+	assert_int_equal(p.entry, entry);
+}
+
 static void test_program_header_table(void **state)
 {
 	struct image im;
@@ -262,6 +287,8 @@ int main(void)
 		cmocka_unit_test(test_overlapping_segments),
 		cmocka_unit_test(test_bad_entry_points),
 		cmocka_unit_test(test_malformed_notes),
+		cmocka_unit_test(test_notes_aligned_to_8),
+
 		cmocka_unit_test(test_program_header_table),
 		cmocka_unit_test(test_not_a_kernel),
 	};

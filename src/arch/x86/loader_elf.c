@@ -63,9 +63,11 @@ static int elf_scan_notes(const uint8_t *data, const Elf64_Phdr *ph, uint64_t *e
 		uint64_t name_off, desc_off, next;
 
 		memcpy(&nh, data + off, sizeof(nh));
+		/* The gABI pads header+name and then desc to the segment's alignment. */
 		name_off = off + sizeof(nh);
-		desc_off = name_off + ALIGN_UP((uint64_t)nh.n_namesz, align);
-		next = desc_off + ALIGN_UP((uint64_t)nh.n_descsz, align);
+		desc_off = off + ALIGN_UP(sizeof(nh) + (uint64_t)nh.n_namesz, align);
+		next = off + ALIGN_UP(desc_off - off + nh.n_descsz, align);
+
 		if (next > end || desc_off + nh.n_descsz > end)
 			return err_set(err, -ENOEXEC, "ELF note runs past its segment");
 		if (nh.n_namesz == 4 && memcmp(data + name_off, "Xen", 4) == 0 &&
