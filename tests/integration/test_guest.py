@@ -1,6 +1,7 @@
 """The test guest on ember: what the guest sees (CPUs, memory, command line,
 clock, devices) and how the VM ends."""
 import datetime
+import os
 import re
 import signal
 import subprocess
@@ -187,3 +188,30 @@ def test_memory_beyond_host_ram_is_reserved_lazily():
     r = boot_guest("memmap", memory=65536, exit="poweroff")
     assert r.returncode == 0 and r.passed("memmap"), r.explain()
     assert r.value("ram_mib") == str(65536 - 1)
+
+
+@pytest.fixture
+def hugepages():
+    """Reserves 2 MiB huge pages for one test and gives them back."""
+    path = "/proc/sys/vm/nr_hugepages"
+    if os.geteuid() != 0:
+        pytest.skip("reserving huge pages needs root")
+    with open(path) as f:
+        before = int(f.read())
+    with open(path, "w") as f:
+        f.write(str(before + 40))
+    try:
+        with open(path) as f:
+            if int(f.read()) < before + 32:
+                pytest.skip("the host could not reserve 32 huge pages")
+        yield
+    finally:
+        with open(path, "w") as f:
+            f.write(str(before))
+
+
+def test_hugepage_backed_guest(hugepages):
+    r = boot_guest("memmap", memory=64, exit="poweroff", extra_args=["--hugepages"])
+    assert r.returncode == 0 and r.passed("memmap"), r.explain()
+    r = boot_guest("memmap", memory=1024, exit="poweroff", extra_args=["--hugepages"])
+    assert r.returncode == 1 and "huge pages" in r.stderr, r.explain()
