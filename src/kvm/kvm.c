@@ -73,7 +73,13 @@ int kvm_open(struct kvm_host *k, struct err *err)
 		return err_set(err, ret, "cannot open %s: %s", KVM_DEVICE_PATH, strerror(errno));
 	}
 	k->api_version = ioctl(k->fd, KVM_GET_API_VERSION, 0);
+	if (k->api_version < 0) {
+		ret = err_set(err, -ENOTTY, "%s is not a KVM device (KVM_GET_API_VERSION: %s)",
+			      KVM_DEVICE_PATH, strerror(errno));
+		goto fail;
+	}
 	if (k->api_version != KVM_API_VERSION) {
+
 		ret = err_set(err, -ENOTSUP, "KVM API version %d, ember needs %d", k->api_version,
 			      KVM_API_VERSION);
 		goto fail;

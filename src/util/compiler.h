@@ -12,6 +12,9 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The structure that embeds `member` at `p` (through uintptr_t: GCC 12 misreads char *). */
+#define container_of(p, type, member) ((type *)((uintptr_t)(p)-offsetof(type, member)))
+
 #define KIB(x) ((uint64_t)(x) << 10)
 #define MIB(x) ((uint64_t)(x) << 20)
 #define GIB(x) ((uint64_t)(x) << 30)

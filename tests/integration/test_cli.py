@@ -1,10 +1,14 @@
 """The command line: flags, help, version, host-check and bad flags. None of
 these need a VM, so they run on any host."""
+import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
-from emberlib import kvm_problem, run_ember
+from emberlib import EMBER, GUEST_ELF, kvm_problem, run_ember
+
 
 USAGE = 2
 
@@ -81,3 +85,27 @@ def test_host_check():
     assert r.returncode == (1 if fails else 0)
     if kvm_problem() is None:
         assert fails == 0, r.stdout
+
+
+def in_mount_namespace(script):
+    """Runs a shell script as root in a private mount namespace."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to hide /dev/kvm")
+    return subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=10)
+
+
+def test_missing_dev_kvm():
+    r = in_mount_namespace(f"mount -t tmpfs none /dev && {EMBER} run --kernel {GUEST_ELF}; "
+                           f"echo status=$?; {EMBER} host-check; echo status=$?")
+    out = r.stdout.splitlines()
+    assert "status=1" == out[0], r.stdout + r.stderr
+    assert "/dev/kvm does not exist" in r.stderr
+    assert any(l.startswith("FAIL  /dev/kvm") and "missing" in l for l in out)
+    assert out[-1] == "status=1"
+
+
+def test_dev_kvm_that_is_not_kvm():
+    r = in_mount_namespace(f"mount --bind /dev/null /dev/kvm && {EMBER} run --kernel {GUEST_ELF}")
+    assert r.returncode == 1
+    assert "/dev/kvm is not a KVM device" in r.stderr
