@@ -39,8 +39,6 @@ struct vmm {
 	bool done;
 };
 
-#define container_of(p, type, member) ((type *)((uintptr_t)(p)-offsetof(type, member)))
-
 static void vmm_watch_stdin(struct vmm *c, bool on)
 {
 	if (!c->stdin_pollable || on == c->stdin_watched)
