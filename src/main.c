@@ -4,6 +4,8 @@
  * place that decides how the process ends.
  */
 #include <errno.h>
+#include <fcntl.h>
+
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -233,9 +235,28 @@ static int cmd_run(int argc, char **argv)
 	return report_result(&res);
 }
 
+/*
+ * A parent may start us with fd 0, 1 or 2 closed; the next open() would then
+ * take that number and, say, /dev/kvm would be read as the console. Park
+ * /dev/null there first.
+ */
+static int ensure_standard_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (ensure_standard_fds() < 0)
+		return EXIT_FAILURE;
 	if (argc < 2) {
+
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -215,3 +215,15 @@ def test_hugepage_backed_guest(hugepages):
     assert r.returncode == 0 and r.passed("memmap"), r.explain()
     r = boot_guest("memmap", memory=1024, exit="poweroff", extra_args=["--hugepages"])
     assert r.returncode == 1 and "huge pages" in r.stderr, r.explain()
+
+
+def test_closed_stdout():
+    """Started with stdout closed, ember must not take its own next file
+    (/dev/kvm) for stdout and write the guest's console there: the output
+    goes nowhere, quietly, and the guest ends normally."""
+    proc = subprocess.run(f"exec 1>&-; {EMBER} run --kernel {GUEST_ELF} --memory 64 "
+                          f"--cmdline 'test=hello exit=poweroff'", shell=True, timeout=30,
+                          stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+
