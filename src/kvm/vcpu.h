@@ -6,6 +6,7 @@
 #define EMBER_KVM_VCPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,7 +23,7 @@ struct vcpu {
 	struct kvm_run *run;
 	size_t run_size;
 	pthread_t thread;
-	bool thread_started;
+	atomic_bool thread_started; /* read by whichever thread kicks */
 };
 
 int vcpu_create(struct vm *vm, unsigned int id, struct vcpu **out, struct err *err) __must_check;
