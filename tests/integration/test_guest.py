@@ -76,7 +76,14 @@ def test_memory_map_small(fmt):
     ]
 
 
+def test_smallest_memory():
+    r = boot_guest("memmap", memory=8, exit="poweroff")
+    assert r.returncode == 0 and r.passed("memmap"), r.explain()
+    assert r.value("ram_mib") == "7"
+
+
 @pytest.mark.parametrize("mib", [3072, 4096, 6144])
+
 def test_memory_map_around_the_hole(mib):
     r = boot_guest("memmap", memory=mib, exit="poweroff")
     assert r.returncode == 0 and r.passed("memmap"), r.explain()
