@@ -1,0 +1,161 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/virtio.h"
+
+int virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id, uint64_t features,
+		    unsigned int num_queues, uint16_t max_queue_size, uint32_t config_size,
+		    const struct virtio_dev_ops *ops, const struct gmem *gm)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->loop.epfd = -1;
+	d->stop.fd = -1;
+	d->name = name;
+	d->device_id = device_id;
+	d->host_features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	d->num_queues = num_queues;
+	d->config_size = config_size;
+	d->ops = ops;
+	d->gmem = gm;
+	d->queues = calloc(num_queues, sizeof(*d->queues));
+	d->notify = calloc(num_queues, sizeof(*d->notify));
+	if (!d->queues || !d->notify)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < num_queues; i++) {
+		d->queues[i].max_size = max_queue_size;
+		d->notify[i] = (struct virtio_notify){ .h.fd = -1, .dev = d, .q = i };
+	}
+	ret = pthread_mutex_init(&d->lock, NULL);
+	if (ret)
+		return -ret;
+	ret = evloop_init(&d->loop);
+	if (ret < 0)
+		return ret;
+	d->stop.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return d->stop.fd < 0 ? -errno : 0;
+}
+
+void virtio_dev_fini(struct virtio_dev *d)
+{
+	virtio_dev_stop(d);
+	if (d->stop.fd >= 0)
+		close(d->stop.fd);
+	evloop_fini(&d->loop);
+	pthread_mutex_destroy(&d->lock);
+	free(d->notify);
+	free(d->queues);
+}
+
+static void eventfd_drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: a spurious wake-up; nothing else can fail on an eventfd. */
+	}
+}
+
+static void virtio_notify_cb(struct ev_handler *h, uint32_t events)
+{
+	struct virtio_notify *n = container_of(h, struct virtio_notify, h);
+	struct virtio_dev *d = n->dev;
+
+	eventfd_drain(h->fd);
+	pthread_mutex_lock(&d->lock);
+	if (d->active && d->queues[n->q].ready)
+		d->ops->queue_notify(d, n->q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_dev_watch_notify(struct virtio_dev *d, unsigned int q, int fd)
+{
+	d->notify[q].h.fd = fd;
+	d->notify[q].h.cb = virtio_notify_cb;
+	return evloop_add(&d->loop, &d->notify[q].h, EPOLLIN);
+}
+
+static void virtio_stop_cb(struct ev_handler *h, uint32_t events)
+{
+	/* Nothing to do: the thread sees the readable fd and leaves its loop. */
+}
+
+static void *virtio_dev_thread(void *arg)
+{
+	struct virtio_dev *d = arg;
+	uint64_t v;
+
+	while (read(d->stop.fd, &v, sizeof(v)) < 0) {
+		if (evloop_run_once(&d->loop, -1) < 0) {
+			log_err("%s: I/O thread: epoll failed: %s", d->name, strerror(errno));
+			break;
+		}
+	}
+	return NULL;
+}
+
+int virtio_dev_start(struct virtio_dev *d)
+{
+	int ret;
+
+	d->stop.cb = virtio_stop_cb;
+	ret = evloop_add(&d->loop, &d->stop, EPOLLIN);
+	if (ret < 0)
+		return ret;
+	ret = pthread_create(&d->thread, NULL, virtio_dev_thread, d);
+	if (ret)
+		return -ret;
+	d->thread_started = true;
+	return 0;
+}
+
+void virtio_dev_stop(struct virtio_dev *d)
+{
+	uint64_t one = 1;
+
+	if (!d->thread_started)
+		return;
+	if (write(d->stop.fd, &one, sizeof(one)) < 0) {
+		/* Cannot fail: the counter is far from overflowing. */
+	}
+	pthread_join(d->thread, NULL);
+	d->thread_started = false;
+}
+
+void virtio_dev_signal_used(struct virtio_dev *d, unsigned int q)
+{
+	if (vq_should_signal(&d->queues[q]))
+		d->tops->signal_used(d->transport, q);
+}
+
+void virtio_dev_broken(struct virtio_dev *d, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Once per device: a hostile driver must not flood the log. */
+	if (!d->broken_logged)
+		log_warn("%s: %s; the device needs a reset", d->name, msg);
+	d->broken_logged = true;
+	d->active = false;
+	d->tops->set_needs_reset(d->transport);
+}
+
+void virtio_config_read_bytes(const void *cfg, uint32_t cfg_size, uint32_t off, void *data,
+			      uint32_t len)
+{
+	memset(data, 0, len);
+	if (off < cfg_size)
+		memcpy(data, (const uint8_t *)cfg + off, MIN(len, cfg_size - off));
+}

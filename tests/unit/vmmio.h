@@ -1,0 +1,89 @@
+/*
+ * Drives a virtio-mmio transport the way a guest driver does, through its
+ * register window, for unit tests of the transport and of devices.
+ */
+#ifndef EMBER_TESTS_VMMIO_H
+#define EMBER_TESTS_VMMIO_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "vdriver.h"
+#include "virtio/mmio.h"
+
+static inline uint32_t vm_rd(struct virtio_mmio *t, uint64_t off)
+{
+	uint32_t v;
+
+	virtio_mmio_ops.read(t, off, &v, 4);
+	return v;
+}
+
+static inline void vm_wr(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	virtio_mmio_ops.write(t, off, &v, 4);
+}
+
+/* Status, features, queues, DRIVER_OK (3.1.1); returns the final status. */
+static inline uint32_t vm_setup(struct virtio_mmio *t, struct vdriver *vd, uint64_t features,
+				unsigned int nqueues)
+{
+	vm_wr(t, 0x70, 0);
+	vm_wr(t, 0x70, 1);
+	vm_wr(t, 0x70, 1 | 2);
+	vm_wr(t, 0x24, 0);
+	vm_wr(t, 0x20, (uint32_t)features);
+	vm_wr(t, 0x24, 1);
+	vm_wr(t, 0x20, (uint32_t)(features >> 32));
+	vm_wr(t, 0x70, 1 | 2 | 8);
+	if (!(vm_rd(t, 0x70) & 8))
+		return vm_rd(t, 0x70);
+	/* Queue q's rings sit 0x4000 apart after the first set. */
+	for (unsigned int q = 0; q < nqueues; q++) {
+		uint64_t shift = 0x4000ULL * q;
+
+		vm_wr(t, 0x30, q);
+		vm_wr(t, 0x38, vd->size);
+		vm_wr(t, 0x80, (uint32_t)(VD_DESC_GPA + shift));
+		vm_wr(t, 0x84, 0);
+		vm_wr(t, 0x90, (uint32_t)(VD_AVAIL_GPA + shift));
+		vm_wr(t, 0x94, 0);
+		vm_wr(t, 0xa0, (uint32_t)(VD_USED_GPA + shift));
+		vm_wr(t, 0xa4, 0);
+		vm_wr(t, 0x44, 1);
+	}
+	vm_wr(t, 0x70, 1 | 2 | 8 | 4);
+	return vm_rd(t, 0x70);
+}
+
+/* Waits up to 5 s for the interrupt eventfd; returns the interrupt status, 0 on timeout. */
+static inline uint32_t vm_wait_irq(struct virtio_mmio *t)
+{
+	struct pollfd p = { .fd = t->irq_fd, .events = POLLIN };
+	uint64_t v;
+	uint32_t isr;
+
+	if (poll(&p, 1, 5000) != 1)
+		return 0;
+	if (read(t->irq_fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	isr = vm_rd(t, 0x60);
+	vm_wr(t, 0x64, isr);
+	return isr;
+}
+
+/* Waits for the used element of the last request on the driver's queue. */
+static inline int vm_wait_used(struct virtio_mmio *t, struct vdriver *vd, uint32_t *len)
+{
+	int id = vd_take_used(vd, len);
+
+	for (int i = 0; id < 0 && i < 50; i++) {
+		(void)vm_wait_irq(t);
+		id = vd_take_used(vd, len);
+	}
+	return id;
+}
+
+#endif
