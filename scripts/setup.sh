@@ -12,7 +12,7 @@ fi
 
 packages=(
 	build-essential meson ninja-build pkg-config acpica-tools
-	libcmocka-dev python3 python3-pytest
+	libcmocka-dev liburing-dev python3 python3-pytest
 	qemu-system-x86 busybox-static
 )
 echo "==> installing: ${packages[*]}"

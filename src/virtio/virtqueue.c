@@ -62,7 +62,8 @@ int vq_activate(struct virtqueue *vq, const struct gmem *gm, bool event_idx, boo
 	vq->indirect = indirect;
 	vq->last_avail = 0;
 	vq->used_idx = 0;
-	vq->signalled_used_valid = false;
+	vq->signalled_used = 0;
+
 	return 0;
 }
 
@@ -194,18 +195,14 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 bool vq_should_signal(struct virtqueue *vq)
 {
 	uint16_t old = vq->signalled_used, now = vq->used_idx, event;
-	bool valid = vq->signalled_used_valid;
 
 	/* Our used index store must be visible before we read the driver's wishes. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (valid && old == now)
+	if (old == now)
 		return false;
 	vq->signalled_used = now;
-	vq->signalled_used_valid = true;
 	if (!vq->event_idx)
 		return !(RING_LOAD(&vq->avail[AVAIL_FLAGS]) & VIRTQ_AVAIL_F_NO_INTERRUPT);
-	if (!valid)
-		return true;
 	event = RING_LOAD(&vq->avail[AVAIL_RING(vq->size)]);
 	/* vring_need_event(): did `now` move past the driver's used_event? */
 	return (uint16_t)(now - event - 1) < (uint16_t)(now - old);

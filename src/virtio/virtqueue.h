@@ -58,10 +58,9 @@ struct virtqueue {
 	uint16_t *avail; /* flags, idx, ring[size], used_event */
 	uint16_t *used;	 /* flags, idx, then ring of struct virtq_used_elem, avail_event */
 
-	uint16_t last_avail; /* the next available entry the device takes */
-	uint16_t used_idx;   /* the next used entry the device fills */
-	uint16_t signalled_used;
-	bool signalled_used_valid;
+	uint16_t last_avail;	 /* the next available entry the device takes */
+	uint16_t used_idx;	 /* the next used entry the device fills */
+	uint16_t signalled_used; /* used_idx when the driver was last considered */
 };
 
 /* One request: device-readable segments first, then device-writable ones. */
