@@ -45,7 +45,8 @@ struct idt_gate idt[256] __attribute__((aligned(16)));
 extern const uint64_t exception_stubs[32];
 extern uint64_t gdt_tss[2];
 extern uint8_t boot_stack_top[], ist_stack_top[];
-extern void isr_timer(void), isr_serial(void), isr_spurious(void), isr_user_ret(void);
+extern void isr_timer(void), isr_serial(void), isr_virtio(void), isr_spurious(void);
+extern void isr_user_ret(void);
 extern const uint8_t user_return_int[], user_return_ud2[];
 _Noreturn void user_return(void);
 
@@ -91,6 +92,7 @@ void cpu_init(void)
 		idt_set(v, exception_stubs[v], GATE_INTERRUPT, v == 8 || v == 2 ? 1 : 0);
 	idt_set(VEC_TIMER, (uint64_t)(uintptr_t)isr_timer, GATE_INTERRUPT, 0);
 	idt_set(VEC_SERIAL, (uint64_t)(uintptr_t)isr_serial, GATE_INTERRUPT, 0);
+	idt_set(VEC_VIRTIO, (uint64_t)(uintptr_t)isr_virtio, GATE_INTERRUPT, 0);
 	idt_set(VEC_SPURIOUS, (uint64_t)(uintptr_t)isr_spurious, GATE_INTERRUPT, 0);
 	idt_set(VEC_USER_RET, (uint64_t)(uintptr_t)isr_user_ret, GATE_INTERRUPT | GATE_DPL3, 0);
 	__asm__ __volatile__("lidt %0" : : "m"(idt_ptr));
@@ -120,6 +122,8 @@ void isr_dispatch(struct regs *r)
 		timer_irq();
 	else if (r->vector == VEC_SERIAL)
 		serial_irq();
+	else if (r->vector == VEC_VIRTIO)
+		virtio_irq();
 	/* Spurious interrupts need no EOI (SDM vol. 3A, 11.9). */
 }
 

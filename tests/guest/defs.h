@@ -36,6 +36,7 @@
 /* Interrupt vectors the guest uses besides the 32 exceptions. */
 #define VEC_TIMER    0x30
 #define VEC_SERIAL   0x34
+#define VEC_VIRTIO   0x38 /* every virtio-mmio device's IOAPIC pin */
 #define VEC_USER_RET 0x80 /* int 0x80: ring 3 hands control back to ring 0 */
 #define VEC_SPURIOUS 0xff
 

@@ -28,9 +28,10 @@ isr_\name:
 	.irp	vec, 8, 10, 11, 12, 13, 14, 17, 21, 29, 30
 	STUB	\vec, \vec, 1
 	.endr
-	.globl	isr_timer, isr_serial, isr_spurious
+	.globl	isr_timer, isr_serial, isr_virtio, isr_spurious
 	STUB	timer, VEC_TIMER, 0
 	STUB	serial, VEC_SERIAL, 0
+	STUB	virtio, VEC_VIRTIO, 0
 	STUB	spurious, VEC_SPURIOUS, 0
 
 	.section .rodata

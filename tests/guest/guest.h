@@ -128,7 +128,11 @@ void test_idle(void);
 void test_emulation_failure(void);
 void test_exception(void);
 void test_unhandled(void);
+void test_virtio_rng(void);
+void test_virtio_blk(void);
+void test_virtio_bad_chain(void);
 
 void serial_irq(void);
+void virtio_irq(void);
 
 #endif

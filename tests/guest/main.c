@@ -22,13 +22,23 @@ static const struct {
 	const char *name;
 	void (*run)(void);
 } tests[] = {
-	{ "hello", test_hello },	 { "serial", test_serial },
-	{ "echo", test_echo },		 { "smp", test_smp },
-	{ "cmdline", test_cmdline },	 { "initrd", test_initrd },
-	{ "memmap", test_memmap },	 { "rtc", test_rtc },
-	{ "cpuid", test_cpuid },	 { "bench-pio", test_bench_pio },
-	{ "idle", test_idle },		 { "emulation-failure", test_emulation_failure },
-	{ "exception", test_exception }, { "unhandled", test_unhandled },
+	{ "hello", test_hello },
+	{ "serial", test_serial },
+	{ "echo", test_echo },
+	{ "smp", test_smp },
+	{ "cmdline", test_cmdline },
+	{ "initrd", test_initrd },
+	{ "memmap", test_memmap },
+	{ "rtc", test_rtc },
+	{ "cpuid", test_cpuid },
+	{ "bench-pio", test_bench_pio },
+	{ "idle", test_idle },
+	{ "emulation-failure", test_emulation_failure },
+	{ "exception", test_exception },
+	{ "unhandled", test_unhandled },
+	{ "virtio-rng", test_virtio_rng },
+	{ "virtio-blk", test_virtio_blk },
+	{ "virtio-bad-chain", test_virtio_bad_chain },
 
 };
 

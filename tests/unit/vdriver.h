@@ -81,12 +81,14 @@ static inline uint16_t *vd_used(struct vdriver *vd)
 	return vd_ptr(vd, VD_USED_GPA);
 }
 
-/* Makes chain `head` available. */
+/* Makes chain `head` available, asking (used_event) for an interrupt when it is used. */
 static inline void vd_publish(struct vdriver *vd, uint16_t head)
 {
 	uint16_t *avail = vd_avail(vd);
 
+	avail[2 + vd->size] = vd->used_seen;
 	avail[2 + (vd->avail_idx % vd->size)] = head;
+
 	vd->avail_idx++;
 	__atomic_store_n(&avail[1], vd->avail_idx, __ATOMIC_RELEASE);
 }

@@ -74,16 +74,15 @@ static inline uint32_t vm_wait_irq(struct virtio_mmio *t)
 	return isr;
 }
 
-/* Waits for the used element of the last request on the driver's queue. */
+/*
+ * Waits for the interrupt that announces the next used element and takes
+ * it: -1 when no interrupt came (a device that forgets to signal fails).
+ */
 static inline int vm_wait_used(struct virtio_mmio *t, struct vdriver *vd, uint32_t *len)
 {
-	int id = vd_take_used(vd, len);
-
-	for (int i = 0; id < 0 && i < 50; i++) {
-		(void)vm_wait_irq(t);
-		id = vd_take_used(vd, len);
-	}
-	return id;
+	if (!(vm_wait_irq(t) & VIRTIO_INT_USED))
+		return -1;
+	return vd_take_used(vd, len);
 }
 
 #endif

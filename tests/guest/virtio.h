@@ -1,0 +1,116 @@
+/*
+ * A small virtio-mmio driver (virtio 1.2: 4.2 MMIO transport, version 2
+ * only; 2.7 split virtqueues; 3.1 device initialisation). One queue per
+ * device (queue 0) and one request in flight at a time, which is all the
+ * tests need and keeps ring-0 work small.
+ */
+#ifndef GUEST_VIRTIO_H
+#define GUEST_VIRTIO_H
+
+#include "guest.h"
+
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG	4
+
+/* Feature bits (6). */
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX	    29
+#define VIRTIO_F_VERSION_1	    32
+
+/* InterruptStatus bits (4.2.2). */
+#define VIRTIO_MMIO_INT_VRING  1 /* used buffer notification */
+#define VIRTIO_MMIO_INT_CONFIG 2 /* configuration change notification */
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE	 1
+#define VIRTIO_STATUS_DRIVER		 2
+#define VIRTIO_STATUS_DRIVER_OK		 4
+#define VIRTIO_STATUS_FEATURES_OK	 8
+#define VIRTIO_STATUS_DEVICE_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED		 128
+
+/* Split virtqueue descriptor (2.7.5). */
+#define VIRTQ_DESC_F_NEXT     1
+#define VIRTQ_DESC_F_WRITE    2
+#define VIRTQ_DESC_F_INDIRECT 4
+
+struct virtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+/* Available ring (2.7.6); used_event follows ring[size]. */
+struct virtq_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];
+};
+
+struct virtq_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+/* Used ring (2.7.8); avail_event follows ring[size]. */
+struct virtq_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct virtq_used_elem ring[];
+};
+
+#define VIRTIO_MAX_DEVICES 8
+#define VIRTQ_MAX_SIZE	   16 /* entries of queue 0, fewer if QueueNumMax says so */
+#define VIRTQ_MAX_CHAIN	   8  /* buffers of one request */
+
+struct virtio_dev {
+	uint64_t base; /* MMIO registers */
+	uint64_t size;
+	unsigned int irq;
+	uint32_t id;	   /* device ID */
+	uint64_t offered;  /* device features */
+	uint64_t features; /* negotiated */
+	bool irq_routed;
+	bool active; /* initialised: the interrupt handler looks at it */
+	volatile unsigned int irqs;
+	volatile uint32_t isr_seen; /* InterruptStatus bits acknowledged */
+
+	/* Queue 0, in this device's page of queue memory. */
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	volatile struct virtq_used *used;
+	struct virtq_desc *indirect; /* VIRTQ_MAX_CHAIN entries */
+	uint16_t qsize;
+	uint16_t last_used; /* used->idx as far as the driver has consumed it */
+};
+
+/* One buffer of a request: `write` means the device writes it. */
+struct virtio_buf {
+	void *addr;
+	uint32_t len;
+	bool write;
+};
+
+/* The devices the command line lists, probed, in command-line order. */
+unsigned int virtio_probe_all(void);
+struct virtio_dev *virtio_find(uint32_t id, unsigned int nth);
+void virtio_fail_missing(const char *test, const char *what);
+
+const char *virtio_init(struct virtio_dev *d, uint64_t wanted);
+void virtio_stop(struct virtio_dev *d);
+bool virtio_reset(struct virtio_dev *d);
+bool virtio_has(const struct virtio_dev *d, unsigned int feature);
+bool virtio_needs_reset(const struct virtio_dev *d);
+
+uint32_t virtio_config32(const struct virtio_dev *d, unsigned int off);
+uint64_t virtio_config64(const struct virtio_dev *d, unsigned int off);
+
+void virtio_publish(struct virtio_dev *d, uint16_t head);
+const char *virtio_wait_used(struct virtio_dev *d, uint16_t head, uint32_t *len);
+bool virtio_wait_needs_reset(struct virtio_dev *d);
+void virtio_take_irq(struct virtio_dev *d);
+const char *virtio_request(struct virtio_dev *d, const struct virtio_buf *bufs, unsigned int n,
+			   bool indirect, uint32_t *len);
+
+#endif
