@@ -34,6 +34,8 @@ enum {
 	OPT_HUGEPAGES,
 	OPT_LOG_LEVEL,
 	OPT_CONSOLE,
+	OPT_DISK,
+	OPT_RNG,
 	OPT_LATER, /* flags of the command-line contract that this build does not serve yet */
 };
 
@@ -47,10 +49,10 @@ static const struct option run_options[] = {
 	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "disk", required_argument, NULL, OPT_LATER },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_LATER },
 	{ "vsock", required_argument, NULL, OPT_LATER },
-	{ "rng", no_argument, NULL, OPT_LATER },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "api-sock", required_argument, NULL, OPT_LATER },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -72,7 +74,12 @@ static void usage(FILE *out)
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
 		"  --serial stdio|none|file=PATH\n"
 		"                       where the guest's COM1 goes (default stdio)\n"
+		"  --disk PATH[,readonly][,cache=none|writeback][,serial=ID]\n"
+		"                       a virtio-blk disk over a raw image (repeatable)\n"
+		"  --rng                a virtio-rng entropy device\n"
 		"  --console serial     the guest console (virtio comes later)\n"
+		"Virtio devices appear to the guest in the order given, announced on its\n"
+		"command line as virtio_mmio.device=4K@BASE:IRQ.\n"
 		"  --log-level error|warn|info|debug   (default warn)\n"
 		"\n"
 		"On the console, Ctrl-A x quits, Ctrl-A a sends Ctrl-A, Ctrl-A h shows help.\n"
@@ -161,7 +168,16 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 			return usage_error("--console virtio: %s", "virtio devices are not in this "
 								   "build yet");
 		return usage_error("--console: expected serial or virtio, not '%s'", arg);
+	case OPT_DISK:
+		if (vm_config_add_disk(cfg, arg, &err) < 0)
+			return usage_error("%s", err.msg);
+		return 0;
+	case OPT_RNG:
+		if (vm_config_add_rng(cfg, &err) < 0)
+			return usage_error("%s", err.msg);
+		return 0;
 	case OPT_LATER:
+
 		fprintf(stderr,
 			"ember: --%s: not available in this build yet (virtio devices and "
 			"the API come in later releases)\n",

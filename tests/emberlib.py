@@ -76,3 +76,52 @@ def boot_guest(tests, kernel=GUEST_ELF, cpus=1, memory=64, exit="reset", extra_c
     args = ["run", "--kernel", kernel, "--cpus", cpus, "--memory", memory,
             "--cmdline", cmdline, *extra_args]
     return run_ember(args, input=input, timeout=timeout)
+
+
+# Disk images for the guest's virtio-blk test (tests/guest/README.md).
+SECTOR = 512
+
+
+def fnv1a(data):
+    h = 0x811c9dc5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xffffffff
+    return h
+
+
+def written_sector(s):
+    """What the guest's virtio-blk test writes to sector s."""
+    data = bytearray((s * 7 + i) & 0xff for i in range(SECTOR))
+    data[:16] = f"EMBER-BLK s={s}".ljust(16).encode()
+    return bytes(data)
+
+
+def make_disk(path, size, seed):
+    """A zero image whose sectors 8..15 hold bytes the guest must read back."""
+    data = bytearray(size)
+    data[8 * SECTOR:16 * SECTOR] = bytes((i * 31 + seed) & 0xff for i in range(8 * SECTOR))
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def check_blk_run(r, d0, d0_before, d1, d1_before):
+    """What the guest's virtio-blk test must report for a writable disk d0
+    (serial ember-d0) and a read-only disk d1, and what d0 must hold after."""
+    assert r.returncode == 0 and r.passed("virtio-blk"), r.explain()
+    assert r.failures() == [] and "DONE" in r.lines
+    assert r.value("blk0_capacity") == str(len(d0_before) // SECTOR)
+    assert r.value("blk1_capacity") == str(len(d1_before) // SECTOR)
+    assert r.value("blk0_id") == "ember-d0"
+    assert r.value("blk0_ro") == "0" and r.value("blk1_ro") == "1"
+    assert r.value("blk0_read_fnv1a") == f"{fnv1a(d0_before[8 * SECTOR:16 * SECTOR]):x}"
+    assert r.value("blk1_read_fnv1a") == f"{fnv1a(d1_before[8 * SECTOR:16 * SECTOR]):x}"
+    assert r.value("blk0_write") == "ok"
+    assert r.value("blk1_ro_write") == "ioerr"
+    assert r.value("blk0_past_end") == "ioerr" and r.value("blk1_past_end") == "ioerr"
+    # One interrupt per request: GET_ID, read, write, flush, read-back,
+    # past-end read; read-only: GET_ID, read, refused write, past-end read.
+    assert r.value("blk0_irqs") == "6" and r.value("blk1_irqs") == "4", r.explain()
+    d0_after = d0.read_bytes()
+    assert d0_after[:8 * SECTOR] == b"".join(written_sector(s) for s in range(8))
+    assert d0_after[8 * SECTOR:] == d0_before[8 * SECTOR:]
+    assert d1.read_bytes() == d1_before

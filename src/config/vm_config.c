@@ -14,6 +14,11 @@ void vm_config_init(struct vm_config *c)
 
 void vm_config_fini(struct vm_config *c)
 {
+	for (unsigned int i = 0; i < c->nr_devices; i++) {
+		free(c->devices[i].disk.path);
+		free(c->devices[i].disk.serial);
+	}
+	free(c->devices);
 	free(c->kernel_path);
 	free(c->initrd_path);
 	free(c->cmdline);
@@ -63,6 +68,106 @@ int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err)
 	free(c->serial_path);
 	c->serial_path = NULL;
 	return 0;
+}
+
+static struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_device_kind kind,
+					      struct err *err)
+{
+	struct vm_device *d;
+
+	if (c->nr_devices == VM_CONFIG_MAX_DEVICES) {
+		err_set(err, -E2BIG, "too many devices (at most %u)", VM_CONFIG_MAX_DEVICES);
+		return NULL;
+	}
+	d = realloc(c->devices, (c->nr_devices + 1) * sizeof(*d));
+	if (!d) {
+		err_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->devices = d;
+	d = &c->devices[c->nr_devices++];
+	memset(d, 0, sizeof(*d));
+	d->kind = kind;
+	return d;
+}
+
+/* A serial number: printable ASCII without spaces or commas, at most 20 bytes. */
+static bool disk_serial_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > VM_DISK_SERIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return false;
+	return true;
+}
+
+static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
+{
+	if (strcmp(opt, "readonly") == 0 || strcmp(opt, "ro") == 0) {
+		d->readonly = true;
+	} else if (strcmp(opt, "cache=none") == 0) {
+		d->direct = true;
+	} else if (strcmp(opt, "cache=writeback") == 0) {
+		d->direct = false;
+	} else if (strncmp(opt, "serial=", 7) == 0) {
+		if (!disk_serial_ok(opt + 7))
+			return err_set(err, -EINVAL,
+				       "--disk: serial must be 1 to %u printable characters, "
+				       "not '%s'",
+				       VM_DISK_SERIAL_MAX, opt + 7);
+		free(d->serial);
+		d->serial = strdup(opt + 7);
+		if (!d->serial)
+			return err_set(err, -ENOMEM, "out of memory");
+	} else {
+		return err_set(err, -EINVAL,
+			       "--disk: unknown option '%s' (expected readonly, cache=none, "
+			       "cache=writeback or serial=ID)",
+			       opt);
+	}
+	return 0;
+}
+
+static int disk_parse(struct vm_disk *d, const char *spec, struct err *err)
+{
+	char *copy = strdup(spec), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	tok = strtok_r(copy, ",", &save);
+	if (!tok || spec[0] == ',') {
+		ret = err_set(err, -EINVAL,
+			      "--disk: expected PATH[,readonly][,cache=none]"
+			      "[,serial=ID], not '%s'",
+			      spec);
+	} else {
+		d->path = strdup(tok);
+		if (!d->path)
+			ret = err_set(err, -ENOMEM, "out of memory");
+	}
+	while (ret == 0 && (tok = strtok_r(NULL, ",", &save)))
+		ret = disk_option(d, tok, err);
+	free(copy);
+	return ret;
+}
+
+int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err)
+{
+	struct vm_device *d = vm_config_new_device(c, VM_DEVICE_DISK, err);
+
+	return d ? disk_parse(&d->disk, spec, err) : -EINVAL;
+}
+
+int vm_config_add_rng(struct vm_config *c, struct err *err)
+{
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].kind == VM_DEVICE_RNG)
+			return err_set(err, -EINVAL, "--rng: given twice");
+	return vm_config_new_device(c, VM_DEVICE_RNG, err) ? 0 : -EINVAL;
 }
 
 int vm_config_validate(const struct vm_config *c, unsigned int max_cpus, struct err *err)

@@ -19,6 +19,24 @@
 
 enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
+/* Paravirtual devices, kept in the order the user gave them (the guest sees that order). */
+enum vm_device_kind { VM_DEVICE_DISK, VM_DEVICE_RNG };
+
+#define VM_CONFIG_MAX_DEVICES 64
+#define VM_DISK_SERIAL_MAX    20 /* virtio-blk's GET_ID answer */
+
+struct vm_disk {
+	char *path;
+	bool readonly;
+	bool direct; /* cache=none */
+	char *serial;
+};
+
+struct vm_device {
+	enum vm_device_kind kind;
+	struct vm_disk disk; /* VM_DEVICE_DISK */
+};
+
 struct vm_config {
 	char *kernel_path;
 	char *initrd_path; /* NULL: none */
@@ -28,6 +46,8 @@ struct vm_config {
 	bool hugepages;
 	enum serial_mode serial;
 	char *serial_path; /* SERIAL_FILE only */
+	struct vm_device *devices;
+	unsigned int nr_devices;
 };
 
 void vm_config_init(struct vm_config *c);
@@ -39,6 +59,12 @@ int vm_config_validate(const struct vm_config *c, unsigned int max_cpus,
 
 /* Parses "stdio", "none" or "file=PATH" into the config. */
 int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err) __must_check;
+
+/* Adds a disk from "PATH[,readonly][,cache=none|writeback][,serial=ID]". */
+int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err) __must_check;
+
+/* Adds the entropy device (once). */
+int vm_config_add_rng(struct vm_config *c, struct err *err) __must_check;
 
 /* Strict decimal parse: digits only, no sign, no overflow, within [min, max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __must_check;

@@ -50,6 +50,27 @@ struct irq_line vm_irq_line(struct vm *vm, uint32_t gsi)
 	return (struct irq_line){ .set_level = vm_irqchip_set_level, .ctx = vm, .gsi = gsi };
 }
 
+int vm_add_ioeventfd(struct vm *vm, uint64_t gpa, uint32_t len, uint64_t datamatch, int fd,
+		     struct err *err)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
+		.addr = gpa,
+		.len = len,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	return kvm_ioctl(vm->fd, KVM_IOEVENTFD, &io, err);
+}
+
+int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd, struct err *err)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+
+	return kvm_ioctl(vm->fd, KVM_IRQFD, &irqfd, err);
+}
+
 static int vm_map_ram(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;

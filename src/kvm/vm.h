@@ -83,4 +83,14 @@ void vm_destroy(struct vm *vm);
 /* A line on the in-kernel interrupt controller, for a device. */
 struct irq_line vm_irq_line(struct vm *vm, uint32_t gsi);
 
+/*
+ * Lets KVM signal `fd` itself when the guest writes `datamatch` (`len`
+ * bytes) to MMIO address `gpa`: the write never leaves the kernel.
+ */
+int vm_add_ioeventfd(struct vm *vm, uint64_t gpa, uint32_t len, uint64_t datamatch, int fd,
+		     struct err *err) __must_check;
+
+/* Each write to `fd` raises an edge on `gsi`, from any thread, without a vCPU exit. */
+int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd, struct err *err) __must_check;
+
 #endif

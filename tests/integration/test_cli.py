@@ -60,7 +60,16 @@ def test_no_arguments_is_a_usage_error():
     (["run", "--kernel", "k", "--log-level", "loud"], "--log-level"),
     (["run", "--kernel", "k", "--console", "vga"], "expected serial or virtio"),
     (["run", "--kernel", "k", "--console", "virtio"], "not in this build yet"),
-    (["run", "--kernel", "k", "--disk", "x.img"], "--disk: not available"),
+    (["run", "--kernel", "k", "--disk", ""], "--disk: expected PATH"),
+    (["run", "--kernel", "k", "--disk", ",readonly"], "--disk: expected PATH"),
+    (["run", "--kernel", "k", "--disk", "x.img,rw"], "unknown option 'rw'"),
+    (["run", "--kernel", "k", "--disk", "x.img,cache=unsafe"], "unknown option 'cache=unsafe'"),
+    (["run", "--kernel", "k", "--disk", "x.img,serial=123456789012345678901"],
+     "serial must be 1 to 20"),
+    (["run", "--kernel", "k", "--disk", "x.img,serial=a b"], "serial must be"),
+    (["run", "--kernel", "k", "--rng", "--rng"], "--rng: given twice"),
+    (["run", "--kernel", "k", "--vsock", "cid=3,uds=/tmp/v"], "--vsock: not available"),
+
     (["run", "--kernel", "k", "--net", "tap=tap0"], "--net: not available"),
     (["--api-sock", "/tmp/x.sock"], "API mode is not in this build yet"),
 ])

@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from emberlib import GUEST_ELF, GuestRun
+from emberlib import GUEST_ELF, GuestRun, check_blk_run, make_disk
 
 QEMU = shutil.which("qemu-system-x86_64")
-SECTOR = 512
 
 
 def boot_qemu(tests, devices):
@@ -26,28 +25,6 @@ def boot_qemu(tests, devices):
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=60,
                           stdin=subprocess.DEVNULL)
     return GuestRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
-
-
-def fnv1a(data):
-    h = 0x811c9dc5
-    for b in data:
-        h = ((h ^ b) * 0x01000193) & 0xffffffff
-    return h
-
-
-def written_sector(s):
-    """What the guest writes to sector s (tests/guest/README.md)."""
-    data = bytearray((s * 7 + i) & 0xff for i in range(SECTOR))
-    data[:16] = f"EMBER-BLK s={s}".ljust(16).encode()
-    return bytes(data)
-
-
-def make_disk(path, size, seed):
-    """A zero image whose sectors 8..15 hold bytes the guest must read back."""
-    data = bytearray(size)
-    data[8 * SECTOR:16 * SECTOR] = bytes((i * 31 + seed) & 0xff for i in range(8 * SECTOR))
-    path.write_bytes(bytes(data))
-    return bytes(data)
 
 
 def test_virtio_rng():
@@ -71,24 +48,7 @@ def test_virtio_blk(tmp_path, ring_features):
         "-drive", f"id=d1,file={d1},format=raw,if=none,readonly=on",
         "-device", f"virtio-blk-device,drive=d1{ring_features}",
     ])
-    assert r.returncode == 0 and r.passed("virtio-blk"), r.explain()
-    assert r.failures() == [] and "DONE" in r.lines
-    assert r.value("blk0_capacity") == str((1 << 20) // SECTOR)
-    assert r.value("blk1_capacity") == str((512 << 10) // SECTOR)
-    assert r.value("blk0_id") == "ember-d0"
-    assert r.value("blk0_ro") == "0" and r.value("blk1_ro") == "1"
-    assert r.value("blk0_read_fnv1a") == f"{fnv1a(d0_before[8 * SECTOR:16 * SECTOR]):x}"
-    assert r.value("blk1_read_fnv1a") == f"{fnv1a(d1_before[8 * SECTOR:16 * SECTOR]):x}"
-    assert r.value("blk0_write") == "ok"
-    assert r.value("blk1_ro_write") == "ioerr"
-    assert r.value("blk0_past_end") == "ioerr" and r.value("blk1_past_end") == "ioerr"
-    # One per request: GET_ID, read, write, flush, read-back, past-end read;
-    # read-only: GET_ID, read, refused write, past-end read.
-    assert r.value("blk0_irqs") == "6" and r.value("blk1_irqs") == "4", r.explain()
-    d0_after = d0.read_bytes()
-    assert d0_after[:8 * SECTOR] == b"".join(written_sector(s) for s in range(8))
-    assert d0_after[8 * SECTOR:] == d0_before[8 * SECTOR:]
-    assert d1.read_bytes() == d1_before
+    check_blk_run(r, d0, d0_before, d1, d1_before)
 
 
 def test_virtio_bad_chain():

@@ -78,12 +78,64 @@ static void test_serial_spec(void **state)
 	vm_config_fini(&c);
 }
 
+static void test_devices_in_order(void **state)
+{
+	struct vm_config c;
+	struct err err = { { 0 } };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_add_disk(&c, "root.img", &err), 0);
+	assert_int_equal(vm_config_add_rng(&c, &err), 0);
+	assert_int_equal(vm_config_add_disk(&c, "data.img,readonly,cache=none,serial=d-1", &err),
+			 0);
+	assert_int_equal(c.nr_devices, 3);
+	assert_int_equal(c.devices[0].kind, VM_DEVICE_DISK);
+	assert_string_equal(c.devices[0].disk.path, "root.img");
+	assert_false(c.devices[0].disk.readonly);
+	assert_null(c.devices[0].disk.serial);
+	assert_int_equal(c.devices[1].kind, VM_DEVICE_RNG);
+	assert_string_equal(c.devices[2].disk.path, "data.img");
+	assert_true(c.devices[2].disk.readonly);
+	assert_true(c.devices[2].disk.direct);
+	assert_string_equal(c.devices[2].disk.serial, "d-1");
+	assert_int_equal(vm_config_add_rng(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "twice"));
+	vm_config_fini(&c);
+}
+
+static void test_bad_disk_specs(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		",ro",
+		"a.img,rw",
+		"a.img,cache=",
+		"a.img,serial=",
+		"a.img,serial=x\ty",
+		"a.img,serial=0123456789abcdefghijk",
+	};
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct err err = { { 0 } };
+
+		assert_int_equal(vm_config_add_disk(&c, bad[i], &err), -EINVAL);
+		assert_true(err.msg[0] != 0);
+	}
+	vm_config_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_defaults_and_validation),
 		cmocka_unit_test(test_serial_spec),
+		cmocka_unit_test(test_devices_in_order),
+		cmocka_unit_test(test_bad_disk_specs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

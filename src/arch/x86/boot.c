@@ -76,6 +76,8 @@ static int boot_write_cmdline(struct vm *vm, const struct vm_config *cfg, struct
 
 	cmdline_init(&cl);
 	ret = cmdline_append(&cl, cfg->cmdline ? cfg->cmdline : "");
+	if (ret == 0)
+		ret = virtio_devices_cmdline(&((struct x86_machine *)vm->machine)->virtio, &cl);
 	if (ret == -EINVAL)
 		ret = err_set(err, ret, "--cmdline contains control characters");
 	else if (ret == 0 && (cl.len > b->plan.cmdline_max || cl.len >= LAYOUT_CMDLINE_MAX))

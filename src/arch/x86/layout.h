@@ -11,7 +11,8 @@
  *   0x0e0000  ACPI tables, RSDP first (reserved)
  *   0x0f0000  MP floating pointer and MP configuration table (reserved)
  *   0x100000  kernel, then free RAM; the initrd goes at the top of low RAM
- *   3 GiB     MMIO hole up to 4 GiB: IOAPIC, local APIC, KVM's TSS pages
+ *   3 GiB     MMIO hole up to 4 GiB: virtio-mmio windows at 3.25 GiB, IOAPIC,
+ *             local APIC, KVM's TSS pages
  *   4 GiB     the rest of RAM when there is more than 3 GiB
  */
 #ifndef EMBER_ARCH_X86_LAYOUT_H
@@ -40,6 +41,7 @@
 
 #define LAYOUT_MMIO_HOLE     0xc0000000ULL /* 3 GiB */
 #define LAYOUT_MMIO_HOLE_END 0x100000000ULL
+#define LAYOUT_VIRTIO_MMIO   0xd0000000ULL /* 4 KiB per device */
 #define LAYOUT_IOAPIC	     0xfec00000ULL
 #define LAYOUT_LAPIC	     0xfee00000ULL
 #define LAYOUT_KVM_IDENTITY  0xfffbc000ULL /* one page, VMX without unrestricted guest */
@@ -60,5 +62,13 @@
 #define IRQ_GED	     9 /* ACPI generic event device: the power button */
 
 #define IOAPIC_PINS 24
+
+/*
+ * Lines for virtio devices: ISA IRQs nothing else uses. Only these: Linux
+ * maps ISA IRQs to GSIs one to one from boot, while with ACPI it numbers
+ * GSIs 16 and up dynamically, so `virtio_mmio.device=...:16` would name the
+ * wrong (or no) line.
+ */
+#define IRQS_VIRTIO 5, 6, 7, 10, 11, 12, 13, 14, 15
 
 #endif

@@ -15,6 +15,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "kvm/vm.h"
+#include "virtio/mmio.h"
 
 /*
  * The firmware tables describe at most 254 CPUs: xAPIC IDs are 8 bits, 255
@@ -156,6 +157,15 @@ static int x86_create_devices(struct vm *vm, struct x86_machine *m, int out_fd)
 	return ret;
 }
 
+static const uint32_t virtio_gsis[] = { IRQS_VIRTIO };
+
+static const struct virtio_windows virtio_windows = {
+	.base = LAYOUT_VIRTIO_MMIO,
+	.stride = VIRTIO_MMIO_SIZE,
+	.gsis = virtio_gsis,
+	.max = ARRAY_SIZE(virtio_gsis),
+};
+
 int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	struct x86_machine *m = vm->machine;
@@ -168,7 +178,7 @@ int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *
 	if (ret < 0)
 		return err_set(err, ret, "cannot create the platform devices: %s", strerror(-ret));
 	vm->console = m->com1;
-	return 0;
+	return virtio_devices_create(vm, cfg, &virtio_windows, &m->virtio, err);
 }
 
 void arch_machine_destroy(struct vm *vm)
@@ -177,6 +187,7 @@ void arch_machine_destroy(struct vm *vm)
 
 	if (!m)
 		return;
+	virtio_devices_destroy(&m->virtio);
 	vm->console = NULL;
 	acpi_pm_destroy(m->acpi_pm);
 	rtc_destroy(m->rtc);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <linux/kvm.h>
 
+#include "virtio/placement.h"
+
 struct serial;
 struct i8042;
 struct rtc;
@@ -26,6 +28,7 @@ struct x86_machine {
 	struct i8042 *i8042;
 	struct rtc *rtc;
 	struct acpi_pm *acpi_pm;
+	struct virtio_devices virtio;
 };
 
 #endif

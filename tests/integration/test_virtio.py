@@ -1,0 +1,85 @@
+"""ember's virtio devices with the test guest's driver: the same checks the
+guest passes against QEMU's devices (test_guest_virtio_qemu.py), plus the
+command line ember writes and its errors for bad disks."""
+import fcntl
+import os
+
+import pytest
+
+from emberlib import GUEST_ELF, boot_guest, check_blk_run, make_disk, run_ember
+
+pytestmark = pytest.mark.usefixtures("kvm")
+
+
+def test_virtio_rng():
+    r = boot_guest("virtio-rng", extra_args=["--rng"])
+    assert r.returncode == 0 and r.passed("virtio-rng"), r.explain()
+    assert r.value("virtio_rng_bytes") == "256"
+    assert r.value("virtio_rng_irqs") == "4", r.explain()
+    assert r.failures() == [] and "DONE" in r.lines
+
+
+@pytest.mark.parametrize("cache", ["", ",cache=none"])
+def test_virtio_blk(tmp_path, cache):
+    d0, d1 = tmp_path / "d0.img", tmp_path / "d1.img"
+    d0_before = make_disk(d0, 1 << 20, seed=1)
+    d1_before = make_disk(d1, 512 << 10, seed=2)
+    r = boot_guest("virtio-blk", extra_args=["--disk", f"{d0},serial=ember-d0{cache}",
+                                             "--disk", f"{d1},readonly{cache}"])
+    check_blk_run(r, d0, d0_before, d1, d1_before)
+
+
+def test_hostile_chain_needs_reset_and_vm_goes_on():
+    r = boot_guest("virtio-bad-chain,hello", extra_args=["--rng"])
+    assert r.returncode == 0 and r.passed("virtio-bad-chain"), r.explain()
+    assert r.value("virtio_needs_reset") == "1"
+    assert r.value("virtio_config_irq") == "1"
+    assert r.value("virtio_after_reset") == "ok"
+    assert r.passed("hello")
+    warnings = [l for l in r.stderr.splitlines() if "virtio-rng" in l]
+    assert len(warnings) == 1 and "needs a reset" in warnings[0], r.stderr
+
+
+def test_devices_announced_in_the_order_given(tmp_path):
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    make_disk(a, 64 << 10, 0)
+    make_disk(b, 64 << 10, 0)
+    r = boot_guest("cmdline", extra_args=["--disk", a, "--rng", "--disk", f"{b},readonly"])
+    assert r.returncode == 0, r.explain()
+    assert r.value("cmdline").endswith(
+        " virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"
+        " virtio_mmio.device=4K@0xd0002000:7"), r.explain()
+
+
+def test_missing_disk_is_one_clear_line(tmp_path):
+    r = run_ember(["run", "--kernel", GUEST_ELF, "--disk", tmp_path / "nope.img"], timeout=5)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"ember: disk '{tmp_path / 'nope.img'}': No such file or directory"], r.stderr
+
+
+def test_disk_in_use_is_refused(tmp_path):
+    img = tmp_path / "busy.img"
+    make_disk(img, 64 << 10, 0)
+    with open(img, "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        r = run_ember(["run", "--kernel", GUEST_ELF, "--disk", img], timeout=5)
+    assert r.returncode == 1
+    assert "in use by another process" in r.stderr, r.stderr
+
+
+def test_directory_as_disk_is_refused(tmp_path):
+    r = run_ember(["run", "--kernel", GUEST_ELF, "--disk", tmp_path], timeout=5)
+    assert r.returncode == 1 and "ember: disk" in r.stderr, r.stderr
+
+
+def test_too_many_devices(tmp_path):
+    args = ["run", "--kernel", GUEST_ELF, "--rng"]
+    for i in range(9):
+        img = tmp_path / f"{i}.img"
+        make_disk(img, 64 << 10, 0)
+        args += ["--disk", img]
+    r = run_ember(args, timeout=5)
+    assert r.returncode == 1
+    assert "10 virtio devices given; this machine has room for 9" in r.stderr, r.stderr
+    assert os.path.exists(tmp_path / "0.img")
