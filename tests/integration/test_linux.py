@@ -8,23 +8,21 @@ reason. What such a host can check is the start: the same kernel, unpacked
 to its vmlinux and entered through PVH, prints its banner, reads ember's
 e820 map, ACPI tables and MADT, and later stops on an instruction the
 emulator lacks, which ember must report as one clear error."""
-import io
 import lzma
 import os
 import struct
 import pathlib
-import shutil
 import subprocess
 import tempfile
 import time
 
 import pytest
 
+from debian import busybox_entries, cpio_newc, dirs, file, kernel_image
 from emberlib import EMBER, is_pvm_host
 
 pytestmark = pytest.mark.usefixtures("kvm")
 
-BUSYBOX = "/bin/busybox"
 PROMPT = b"ember-linux# "
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -36,42 +34,14 @@ exec setsid cttyhack sh
 """
 
 
-def cpio_newc(entries):
-    """A cpio "newc" archive, the format Linux's initramfs code reads.
-    entries: (name, mode, data, rdev) with data None for directories and
-    device nodes, rdev a (major, minor) pair for device nodes."""
-    out = io.BytesIO()
-
-    def put(name, mode, data, ino, rdev=(0, 0)):
-        name_b = name.encode() + b"\0"
-        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name_b), 0]
-        out.write(b"070701" + b"".join(b"%08x" % f for f in fields) + name_b)
-        out.write(b"\0" * (-out.tell() % 4))  # the header and name, padded to 4 bytes
-        out.write(data)
-        out.write(b"\0" * (-out.tell() % 4))  # the data, likewise
-
-
-    for ino, (name, mode, data, rdev) in enumerate(entries, start=1):
-        put(name, mode, data or b"", ino, rdev)
-    put("TRAILER!!!", 0, b"", 0)
-    return out.getvalue()
-
-
 def busybox_initramfs(path):
-    entries = [(d, 0o040755, None, (0, 0)) for d in ["bin", "dev", "proc", "sys"]]
-    entries += [("dev/console", 0o020600, None, (5, 1)),
-                ("bin/busybox", 0o100755, pathlib.Path(BUSYBOX).read_bytes(), (0, 0)),
-                ("init", 0o100755, INIT.encode(), (0, 0))]
-
-    path.write_bytes(cpio_newc(entries))
+    entries = dirs("bin", "dev", "proc", "sys") + busybox_entries()
+    path.write_bytes(cpio_newc(entries + [file("init", INIT.encode(), 0o100755)]))
 
 
 @pytest.fixture(scope="module")
-def debian_kernel(tmp_path_factory):
-    """Debian's current kernel package, downloaded once: its bzImage."""
-    if not shutil.which("dpkg-deb"):
-        pytest.skip("needs dpkg-deb")
-    return fetch_debian_kernel(tmp_path_factory.mktemp("debian-kernel"))
+def debian_kernel(debian_root):
+    return kernel_image(debian_root)
 
 
 def extract_vmlinux(bzimage, out):
@@ -88,22 +58,6 @@ def extract_vmlinux(bzimage, out):
     return out
 
 
-def fetch_debian_kernel(workdir):
-    """Downloads Debian's current kernel package and returns its bzImage."""
-    deps = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
-                          text=True).stdout
-    names = [l.split()[1] for l in deps.splitlines() if "Depends: linux-image-" in l]
-    if not names:
-        pytest.skip("apt-cache knows no linux-image-amd64 package")
-    proc = subprocess.run(["apt-get", "download", names[0]], cwd=workdir, capture_output=True,
-                          text=True, timeout=600)
-    debs = list(pathlib.Path(workdir).glob("linux-image-*.deb"))
-    if proc.returncode != 0 or not debs:
-        pytest.skip(f"apt-get download {names[0]} failed: {proc.stderr.strip()[-300:]}")
-    subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(workdir / "root")], check=True)
-    return next((workdir / "root" / "boot").glob("vmlinuz-*"))
-
-
 def read_until(proc, marker, timeout, seen):
     deadline = time.monotonic() + timeout
     while marker not in seen:
@@ -116,10 +70,9 @@ def read_until(proc, marker, timeout, seen):
 
 @pytest.mark.skipif(is_pvm_host(), reason="PVM host (kvm_pvm): guest ring-0 code is emulated "
                     "and a stock Linux kernel cannot boot here (see DESIGN.md); this test runs "
-                    "on VT-x/AMD-V hosts")
+                    "on VT-x/AMD-V hosts, and test_nested_kvm.py boots the same kernel under "
+                    "nested KVM")
 def test_debian_kernel_boots_to_the_init_prompt(debian_kernel):
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("needs busybox-static (scripts/setup.sh installs it)")
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         kernel = debian_kernel

@@ -1,0 +1,205 @@
+"""ember on a real (not paravirtualized) KVM, even where this host has none:
+QEMU emulates an AMD CPU with SVM in software (TCG, -cpu max), Debian's own
+kernel boots in it and loads kvm-amd, and ember runs inside that VM.
+
+It is slow hardware, but hardware-assisted virtualization as KVM sees it:
+stock Linux boots under ember there, which a PVM host cannot do (see
+DESIGN.md). All scenarios run in one boot of the outer VM; each test then
+checks one scenario's exit status, serial output and stderr."""
+import hashlib
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from debian import busybox_entries, cpio_newc, dirs, file, kernel_image, kernel_module
+from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, GuestRun,
+                      blk_image_after, check_blk_report, make_disk)
+
+QEMU = shutil.which("qemu-system-x86_64")
+MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd"]  # in load order
+
+# The Linux guest's init: report, then power off through ACPI.
+LINUX_INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+echo "EMBER-LINUX cpus=$(grep -c ^processor /proc/cpuinfo) kernel=$(uname -r)"
+poweroff -f
+"""
+
+# The outer VM's init: load KVM, run every scenario, print what each did.
+OUTER_INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in {modules}; do insmod /mods/$m.ko || echo "NESTED-ERROR insmod $m"; done
+[ -c /dev/kvm ] || echo "NESTED-ERROR no /dev/kvm"
+cd /work
+. /work/scenarios.sh
+echo "NESTED-DONE"
+poweroff -f
+"""
+
+SCENARIO = """run {name} /work/ember run {args}
+"""
+
+SCENARIO_FUNCS = """run() {
+	name=$1; shift
+	"$@" >/tmp/$name.out 2>/tmp/$name.err; rc=$?
+	echo "@@@ $name rc=$rc"; cat /tmp/$name.out; echo "@@@ $name stderr"; cat /tmp/$name.err
+	echo "@@@ $name end"
+}
+"""
+
+
+def guest(tests, exit="reset", kernel="guest.elf", extra=""):
+    return f"--kernel /work/{kernel} --memory 64 --cmdline 'test={tests} exit={exit}' {extra}"
+
+
+def scenarios():
+    """name -> arguments of `ember run` inside the outer VM."""
+    return {
+        "linux": "--kernel /work/bzImage --initrd /work/linux.cpio --cpus 2 --memory 256 "
+                 "--cmdline 'console=ttyS0 rdinit=/init panic=-1 quiet'",
+        "pvh": guest("hello,serial,cmdline,rtc", exit="poweroff"),
+        "elf64": guest("hello,cmdline", kernel="guest-nopvh.elf"),
+        "bzimage": guest("hello,cmdline", kernel="guest.bzImage"),
+        "smp": guest("smp", exit="poweroff", extra="--cpus 4"),
+        "rng": guest("virtio-rng", extra="--rng"),
+        "blk": guest("virtio-blk", extra="--disk d0.img,serial=ember-d0 --disk d1.img,readonly"),
+        "badchain": guest("virtio-bad-chain,hello", extra="--rng"),
+        "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
+        "nodisk": "--kernel /work/guest.elf --disk /work/nope.img",
+    }
+
+
+def shared_libraries(binary):
+    """The loader and libraries `binary` needs, from ldd."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+    return [pathlib.Path(p) for p in re.findall(r"(/\S+) \(0x", out)]
+
+
+def outer_initramfs(path, debian_root, disks):
+    entries = dirs("bin", "dev", "proc", "sys", "tmp", "mods", "work", "lib", "lib64",
+                   "lib/x86_64-linux-gnu") + busybox_entries()
+    for lib in shared_libraries(EMBER):
+        entries.append(file(str(lib).lstrip("/"), lib.read_bytes(), 0o100755))
+    for m in MODULES:
+        entries.append(file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes()))
+    linux_cpio = cpio_newc(dirs("bin", "dev", "proc") + busybox_entries()
+                           + [file("init", LINUX_INIT.encode(), 0o100755)])
+    script = SCENARIO_FUNCS + "".join(SCENARIO.format(name=n, args=a)
+                                      for n, a in scenarios().items())
+    script += "run images md5sum d0.img d1.img\n"
+    work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
+            "guest-nopvh.elf": (GUEST_NOPVH.read_bytes(), 0),
+            "guest.bzImage": (GUEST_BZIMAGE.read_bytes(), 0),
+            "bzImage": (kernel_image(debian_root).read_bytes(), 0),
+            "linux.cpio": (linux_cpio, 0), "scenarios.sh": (script.encode(), 0)}
+    work.update({name: (data, 0) for name, data in disks.items()})
+    for name, (data, mode) in work.items():
+        entries.append(file(f"work/{name}", data, mode or 0o100644))
+    init = OUTER_INIT.format(modules=" ".join(MODULES))
+    entries.append(file("init", init.encode(), 0o100755))
+    path.write_bytes(cpio_newc(entries))
+
+
+def md5(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def parse(console):
+    """Scenario name -> GuestRun, from the outer VM's console."""
+    runs = {}
+    pattern = re.compile(r"@@@ (\S+) rc=(\d+)\n(.*?)@@@ \1 stderr\n(.*?)@@@ \1 end", re.S)
+    for m in pattern.finditer(console):
+        runs[m.group(1)] = GuestRun(int(m.group(2)), m.group(3), m.group(4), 0.0)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def nested(debian_root, tmp_path_factory):
+    if not QEMU:
+        pytest.skip("qemu-system-x86_64 is not installed")
+    work = tmp_path_factory.mktemp("nested")
+    disks = {}
+    for name, size, seed in [("d0.img", 1 << 20, 1), ("d1.img", 512 << 10, 2),
+                             ("a.img", 64 << 10, 0), ("b.img", 64 << 10, 0)]:
+        disks[name] = make_disk(work / name, size, seed)
+    initrd = work / "outer.cpio"
+    outer_initramfs(initrd, debian_root, disks)
+    kernel = kernel_image(debian_root)
+    proc = subprocess.run(
+        [QEMU, "-M", "q35", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2",
+         "-m", "1536", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+         "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
+         "-append", "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init"],
+        capture_output=True, timeout=900, stdin=subprocess.DEVNULL)
+    console = proc.stdout.decode(errors="replace").replace("\r\n", "\n")
+    assert "NESTED-DONE" in console, console[-4000:] + proc.stderr.decode(errors="replace")
+    assert "NESTED-ERROR" not in console, console[-4000:]
+    return parse(console), disks, console
+
+
+def scenario(nested, name):
+    runs, _, console = nested
+    assert name in runs, console[-4000:]
+    return runs[name]
+
+
+def test_stock_linux_boots_with_two_vcpus(nested):
+    r = scenario(nested, "linux")
+    assert "EMBER-LINUX cpus=2" in r.stdout, r.explain()
+    assert r.returncode == 0, r.explain()  # poweroff -f: ACPI S5
+
+
+@pytest.mark.parametrize("name, protocol", [("pvh", "pvh"), ("elf64", "bootparams"),
+                                            ("bzimage", "bootparams")])
+def test_test_guest_boots(nested, name, protocol):
+    r = scenario(nested, name)
+    assert r.returncode == 0 and r.lines[0] == f"EMBER-GUEST boot={protocol}", r.explain()
+    assert r.failures() == [] and "DONE" in r.lines, r.explain()
+
+
+def test_smp(nested):
+    r = scenario(nested, "smp")
+    assert r.returncode == 0 and r.passed("smp"), r.explain()
+    assert r.value("apic_ids") == "0,1,2,3"
+
+
+def test_virtio_rng(nested):
+    r = scenario(nested, "rng")
+    assert r.returncode == 0 and r.passed("virtio-rng"), r.explain()
+    assert r.value("virtio_rng_irqs") == "4"
+
+
+def test_virtio_blk(nested):
+    r = scenario(nested, "blk")
+    _, disks, _ = nested
+    check_blk_report(r, disks["d0.img"], disks["d1.img"])
+    # The images stay in the outer VM: compare their hashes, printed after the runs.
+    images = scenario(nested, "images").stdout.split()
+    assert images == [md5(blk_image_after(disks["d0.img"])), "d0.img", md5(disks["d1.img"]),
+                      "d1.img"]
+
+
+def test_virtio_bad_chain(nested):
+    r = scenario(nested, "badchain")
+    assert r.returncode == 0 and r.passed("virtio-bad-chain") and r.passed("hello"), r.explain()
+    assert "virtio-rng: bad descriptor chain" in r.stderr
+
+
+def test_devices_in_order(nested):
+    r = scenario(nested, "order")
+    assert r.value("cmdline").endswith(
+        " virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"
+        " virtio_mmio.device=4K@0xd0002000:7"), r.explain()
+
+
+def test_missing_disk(nested):
+    r = scenario(nested, "nodisk")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "ember: disk '/work/nope.img': No such file or directory"
