@@ -20,14 +20,37 @@ from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, GuestRun,
 
 QEMU = shutil.which("qemu-system-x86_64")
 MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd"]  # in load order
+# What the Linux guest loads to use ember's devices (Debian builds them as modules).
+LINUX_MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng", "crc16",
+                 "mbcache", "jbd2", "crc32c_generic", "ext4"]
 
-# The Linux guest's init: report, then power off through ACPI.
+# The Linux guest's init: report what it finds, then power off through ACPI.
+# With "phase=1" on its command line it also writes to its root disk (vda, ext4),
+# reads the read-only raw disk (vdb) and the entropy device; "phase=2" reads
+# back what phase 1 wrote, in a new VM.
 LINUX_INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
 echo "EMBER-LINUX cpus=$(grep -c ^processor /proc/cpuinfo) kernel=$(uname -r)"
+if grep -q phase= /proc/cmdline; then
+	for m in {modules}; do insmod /mods/$m.ko || echo "EMBER-LINUX insmod $m failed"; done
+	mkdir -p /mnt
+	mount -t ext4 /dev/vda /mnt && echo "EMBER-LINUX mounted $(cat /mnt/hello.txt)"
+	if grep -q phase=1 /proc/cmdline; then
+		echo "written by the guest" > /mnt/from-guest.txt
+		echo "EMBER-LINUX vdb=$(dd if=/dev/vdb bs=512 skip=8 count=8 2>/dev/null | md5sum)"
+		echo "EMBER-LINUX vdb_ro=$(cat /sys/block/vdb/ro)"
+		echo "EMBER-LINUX rng=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c)"
+		echo "EMBER-LINUX rng_name=$(cat /sys/class/misc/hw_random/rng_current)"
+	else
+		echo "EMBER-LINUX readback=$(cat /mnt/from-guest.txt)"
+	fi
+	umount /mnt && echo "EMBER-LINUX unmounted"
+fi
 poweroff -f
-"""
+""".replace("{modules}", " ".join(LINUX_MODULES))
 
 # The outer VM's init: load KVM, run every scenario, print what each did.
 OUTER_INIT = """#!/bin/busybox sh
@@ -59,11 +82,17 @@ def guest(tests, exit="reset", kernel="guest.elf", extra=""):
     return f"--kernel /work/{kernel} --memory 64 --cmdline 'test={tests} exit={exit}' {extra}"
 
 
+def linux(extra_cmdline="", extra=""):
+    return ("--kernel /work/bzImage --initrd /work/linux.cpio --cpus 2 --memory 256 "
+            f"--cmdline 'console=ttyS0 rdinit=/init panic=-1 quiet {extra_cmdline}' {extra}")
+
+
 def scenarios():
     """name -> arguments of `ember run` inside the outer VM."""
     return {
-        "linux": "--kernel /work/bzImage --initrd /work/linux.cpio --cpus 2 --memory 256 "
-                 "--cmdline 'console=ttyS0 rdinit=/init panic=-1 quiet'",
+        "linux": linux(),
+        "linux-virtio-1": linux("phase=1", "--disk root.img --disk raw.img,readonly --rng"),
+        "linux-virtio-2": linux("phase=2", "--disk root.img"),
         "pvh": guest("hello,serial,cmdline,rtc", exit="poweroff"),
         "elf64": guest("hello,cmdline", kernel="guest-nopvh.elf"),
         "bzimage": guest("hello,cmdline", kernel="guest.bzImage"),
@@ -89,7 +118,9 @@ def outer_initramfs(path, debian_root, disks):
         entries.append(file(str(lib).lstrip("/"), lib.read_bytes(), 0o100755))
     for m in MODULES:
         entries.append(file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes()))
-    linux_cpio = cpio_newc(dirs("bin", "dev", "proc") + busybox_entries()
+    linux_cpio = cpio_newc(dirs("bin", "dev", "proc", "sys", "mods") + busybox_entries()
+                           + [file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes())
+                              for m in LINUX_MODULES]
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(SCENARIO.format(name=n, args=a)
                                       for n, a in scenarios().items())
@@ -105,6 +136,19 @@ def outer_initramfs(path, debian_root, disks):
     init = OUTER_INIT.format(modules=" ".join(MODULES))
     entries.append(file("init", init.encode(), 0o100755))
     path.write_bytes(cpio_newc(entries))
+
+
+def ext4_image(work):
+    """A small ext4 file system holding hello.txt."""
+    mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
+    if not pathlib.Path(mkfs).exists():
+        pytest.skip("needs mkfs.ext4 (e2fsprogs)")
+    (work / "rootdir").mkdir()
+    (work / "rootdir" / "hello.txt").write_text("hello from the host\n")
+    image = work / "root.img"
+    subprocess.run([mkfs, "-q", "-F", "-d", str(work / "rootdir"), str(image), "4M"],
+                   check=True, capture_output=True)
+    return image.read_bytes()
 
 
 def md5(data):
@@ -127,8 +171,10 @@ def nested(debian_root, tmp_path_factory):
     work = tmp_path_factory.mktemp("nested")
     disks = {}
     for name, size, seed in [("d0.img", 1 << 20, 1), ("d1.img", 512 << 10, 2),
-                             ("a.img", 64 << 10, 0), ("b.img", 64 << 10, 0)]:
+                             ("a.img", 64 << 10, 0), ("b.img", 64 << 10, 0),
+                             ("raw.img", 64 << 10, 3)]:
         disks[name] = make_disk(work / name, size, seed)
+    disks["root.img"] = ext4_image(work)
     initrd = work / "outer.cpio"
     outer_initramfs(initrd, debian_root, disks)
     kernel = kernel_image(debian_root)
@@ -154,6 +200,27 @@ def test_stock_linux_boots_with_two_vcpus(nested):
     r = scenario(nested, "linux")
     assert "EMBER-LINUX cpus=2" in r.stdout, r.explain()
     assert r.returncode == 0, r.explain()  # poweroff -f: ACPI S5
+
+
+def linux_says(r, what):
+    return f"EMBER-LINUX {what}" in r.lines
+
+
+def test_stock_linux_uses_virtio_disks_and_entropy(nested):
+    r = scenario(nested, "linux-virtio-1")
+    _, disks, _ = nested
+    assert r.returncode == 0, r.explain()
+    for line in ["mounted hello from the host", "vdb_ro=1", "rng=16", "unmounted",
+                 f"vdb={md5(disks['raw.img'][8 * 512:16 * 512])}  -"]:
+        assert linux_says(r, line), r.explain()
+    assert linux_says(r, "rng_name=virtio_rng.0"), r.explain()
+    assert "failed" not in r.stdout, r.explain()
+
+
+def test_what_linux_wrote_is_on_the_disk_in_the_next_vm(nested):
+    r = scenario(nested, "linux-virtio-2")
+    assert r.returncode == 0, r.explain()
+    assert linux_says(r, "readback=written by the guest"), r.explain()
 
 
 @pytest.mark.parametrize("name, protocol", [("pvh", "pvh"), ("elf64", "bootparams"),

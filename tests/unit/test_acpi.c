@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -174,6 +175,52 @@ static void test_dsdt(void **state)
 	assert_non_null(memmem_or_null(dsdt, len, "\x47\x01\x70\x00", 4)); /* IO 0x70 */
 }
 
+static const uint8_t *memfind(const uint8_t *hay, size_t n, const void *needle, size_t k)
+{
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(hay + i, needle, k) == 0)
+			return hay + i;
+	return NULL;
+}
+
+/* One SSDT per virtio device, each with its own name, _UID, window and GSI. */
+static void test_virtio_ssdts(void **state)
+{
+	static const struct acpi_virtio v[] = { { 0xd0000000, 5 }, { 0xd0001000, 6 } };
+	struct acpi_config cfg = {
+		.nr_cpus = 1, .ioapic_id = 1, .pm_port = PORT_ACPI_PM, .virtio = v, .nr_virtio = 2
+	};
+	const uint8_t *xsdt, *t;
+	/* Memory32Fixed(ReadWrite, base, 0x1000), then Interrupt(Edge, ActiveHigh) {gsi}. */
+	uint8_t mem[12] = { 0x86, 0x09, 0x00, 0x01 }, irq[9] = { 0x89, 0x06, 0x00, 0x03, 0x01 };
+	uint32_t win = 0x1000;
+
+	(void)state;
+	memset(area, 0xcc, sizeof(area));
+	assert_true(acpi_build(&cfg, area, sizeof(area), BASE) > 0);
+	xsdt = at(rd64(area + 24));
+	assert_int_equal(rd32(xsdt + 4), 36 + 4 * 8);
+	for (unsigned int i = 0; i < 2; i++) {
+		char name[5];
+		uint32_t len;
+
+		t = at(rd64(xsdt + 36 + 8 * (2 + i)));
+		len = rd32(t + 4);
+		assert_memory_equal(t, "SSDT", 4);
+		assert_int_equal(acpi_checksum(t, len), 0);
+		snprintf(name, sizeof(name), "VR%02X", i);
+		assert_non_null(memfind(t, len, name, 4));
+		assert_non_null(memfind(t, len, "LNRO0005", 8));
+		memcpy(mem + 4, &v[i].base, 4);
+		memcpy(mem + 8, &win, 4);
+		assert_non_null(memfind(t, len, mem, sizeof(mem)));
+		memcpy(irq + 5, &v[i].gsi, 4);
+		assert_non_null(memfind(t, len, irq, sizeof(irq)));
+	}
+	cfg.nr_virtio = ACPI_MAX_VIRTIO + 1;
+	assert_int_equal(acpi_build(&cfg, area, sizeof(area), BASE), -EINVAL);
+}
+
 static void test_too_small_area(void **state)
 {
 	struct acpi_config cfg = { .nr_cpus = 254, .pm_port = PORT_ACPI_PM };
@@ -190,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_madt_lists_every_cpu),
 		cmocka_unit_test(test_fadt_is_hardware_reduced),
 		cmocka_unit_test(test_dsdt),
+		cmocka_unit_test(test_virtio_ssdts),
 		cmocka_unit_test(test_too_small_area),
 	};
 

@@ -1,5 +1,6 @@
 /* Table layouts: ACPI 6.5, chapter 5.2. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "arch/x86/acpi.h"
@@ -246,6 +247,55 @@ static int acpi_build_dsdt(struct acpi_writer *w, uint64_t *gpa)
 	return 0;
 }
 
+/* Replaces the one occurrence of `from` in the table; -EINVAL unless there is exactly one. */
+static int aml_patch(uint8_t *t, size_t len, const void *from, const void *to, size_t n)
+{
+	uint8_t *hit = NULL;
+
+	for (uint8_t *p = t; p + n <= t + len; p++) {
+		if (memcmp(p, from, n) != 0)
+			continue;
+		if (hit)
+			return -EINVAL;
+		hit = p;
+	}
+	if (!hit)
+		return -EINVAL;
+	memcpy(hit, to, n);
+	return 0;
+}
+
+/* Placeholders of virtio_ssdt.asl, as iasl encodes them (little-endian). */
+static const uint8_t SSDT_NAME[4] = { 'V', 'R', 'X', 'X' };
+static const uint8_t SSDT_UID[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
+static const uint8_t SSDT_BASE[4] = { 0x00, 0xe0, 0xe7, 0xe7 };
+static const uint8_t SSDT_GSI[4] = { 0xef, 0xcd, 0xab, 0x00 };
+
+static int acpi_build_virtio_ssdt(struct acpi_writer *w, unsigned int i,
+				  const struct acpi_virtio *v, uint64_t *gpa)
+{
+	size_t len = acpi_virtio_ssdt_aml_len;
+	uint8_t *t = acpi_alloc(w, len, gpa);
+	uint32_t uid = i;
+	char name[5];
+	int ret;
+
+	if (!t)
+		return -ENOSPC;
+	memcpy(t, acpi_virtio_ssdt_aml, len);
+	snprintf(name, sizeof(name), "VR%02X", i & 0xff);
+	ret = aml_patch(t, len, SSDT_NAME, name, 4);
+	if (ret == 0)
+		ret = aml_patch(t, len, SSDT_UID, &uid, 4);
+	if (ret == 0)
+		ret = aml_patch(t, len, SSDT_BASE, &v->base, 4);
+	if (ret == 0)
+		ret = aml_patch(t, len, SSDT_GSI, &v->gsi, 4);
+	if (ret == 0)
+		acpi_header_seal((struct acpi_header *)t);
+	return ret;
+}
+
 static int acpi_build_xsdt(struct acpi_writer *w, const uint64_t *tables, unsigned int n,
 			   uint64_t *gpa)
 {
@@ -275,10 +325,12 @@ static void acpi_fill_rsdp(struct acpi_rsdp *r, uint64_t xsdt)
 int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t base)
 {
 	struct acpi_writer w = { .buf = buf, .size = size, .base = base };
-	uint64_t rsdp_gpa, dsdt, tables[2], xsdt;
+	uint64_t rsdp_gpa, dsdt, tables[2 + ACPI_MAX_VIRTIO], xsdt;
 	struct acpi_rsdp *rsdp;
 	int ret;
 
+	if (cfg->nr_virtio > ACPI_MAX_VIRTIO)
+		return -EINVAL;
 	rsdp = acpi_alloc(&w, sizeof(*rsdp), &rsdp_gpa);
 	if (!rsdp)
 		return -ENOSPC;
@@ -287,8 +339,10 @@ int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_
 		ret = acpi_build_fadt(cfg, &w, dsdt, &tables[0]);
 	if (ret == 0)
 		ret = acpi_build_madt(cfg, &w, &tables[1]);
+	for (unsigned int i = 0; ret == 0 && i < cfg->nr_virtio; i++)
+		ret = acpi_build_virtio_ssdt(&w, i, &cfg->virtio[i], &tables[2 + i]);
 	if (ret == 0)
-		ret = acpi_build_xsdt(&w, tables, ARRAY_SIZE(tables), &xsdt);
+		ret = acpi_build_xsdt(&w, tables, 2 + cfg->nr_virtio, &xsdt);
 	if (ret < 0)
 		return ret;
 	acpi_fill_rsdp(rsdp, xsdt);

@@ -1,6 +1,7 @@
 /*
- * ACPI tables for the guest: RSDP, XSDT, FADT (hardware-reduced), MADT and
- * the DSDT (compiled from dsdt.asl by iasl at build time). The builder is a
+ * ACPI tables for the guest: RSDP, XSDT, FADT (hardware-reduced), MADT, the
+ * DSDT (compiled from dsdt.asl by iasl at build time) and one SSDT per
+ * virtio-mmio device (virtio_ssdt.asl, its placeholders filled in). The builder is a
  * pure function over a buffer that stands for guest memory at `base`, so it
  * is unit-tested without KVM.
  */
@@ -12,10 +13,20 @@
 
 #include "util/compiler.h"
 
+#define ACPI_MAX_VIRTIO 16
+
+/* A virtio-mmio window, described in an SSDT of its own. */
+struct acpi_virtio {
+	uint32_t base;
+	uint32_t gsi;
+};
+
 struct acpi_config {
 	unsigned int nr_cpus;
 	uint8_t ioapic_id;
 	uint16_t pm_port; /* base of the sleep control/status and reset registers */
+	const struct acpi_virtio *virtio;
+	unsigned int nr_virtio; /* at most ACPI_MAX_VIRTIO */
 };
 
 /*
@@ -31,5 +42,7 @@ uint8_t acpi_checksum(const void *p, size_t len);
 
 extern const unsigned char acpi_dsdt_aml[];
 extern const size_t acpi_dsdt_aml_len;
+extern const unsigned char acpi_virtio_ssdt_aml[];
+extern const size_t acpi_virtio_ssdt_aml_len;
 
 #endif

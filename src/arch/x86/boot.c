@@ -138,13 +138,22 @@ static int boot_load_initrd(struct vm *vm, const char *path, struct boot_state *
 
 static int boot_write_tables(struct vm *vm, unsigned int nr_cpus, struct err *err)
 {
+	const struct virtio_devices *devs = &((struct x86_machine *)vm->machine)->virtio;
+	struct acpi_virtio virtio[ACPI_MAX_VIRTIO];
 	struct acpi_config ac = {
 		.nr_cpus = nr_cpus,
 		.ioapic_id = (uint8_t)nr_cpus,
 		.pm_port = PORT_ACPI_PM,
+		.virtio = virtio,
+		.nr_virtio = MIN(devs->count, ACPI_MAX_VIRTIO),
 	};
+
 	uint8_t *acpi = gmem_ptr(&vm->gmem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
 	uint8_t *mp = gmem_ptr(&vm->gmem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_SIZE);
+
+	for (unsigned int i = 0; i < ac.nr_virtio; i++)
+		virtio[i] = (struct acpi_virtio){ .base = (uint32_t)devs->slots[i].base,
+						  .gsi = devs->slots[i].gsi };
 
 	if (!acpi || !mp)
 		return err_set(err, -EFAULT, "guest RAM too small for firmware tables");
