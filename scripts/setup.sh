@@ -13,7 +13,7 @@ fi
 packages=(
 	build-essential meson ninja-build pkg-config acpica-tools
 	libcmocka-dev liburing-dev python3 python3-pytest
-	qemu-system-x86 busybox-static e2fsprogs
+	qemu-system-x86 busybox-static e2fsprogs iproute2 iputils-ping
 )
 echo "==> installing: ${packages[*]}"
 $SUDO apt-get update -qq

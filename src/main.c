@@ -36,6 +36,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_DISK,
 	OPT_RNG,
+	OPT_NET,
 	OPT_LATER, /* flags of the command-line contract that this build does not serve yet */
 };
 
@@ -50,7 +51,7 @@ static const struct option run_options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "net", required_argument, NULL, OPT_LATER },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "vsock", required_argument, NULL, OPT_LATER },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "api-sock", required_argument, NULL, OPT_LATER },
@@ -76,6 +77,8 @@ static void usage(FILE *out)
 		"                       where the guest's COM1 goes (default stdio)\n"
 		"  --disk PATH[,readonly][,cache=none|writeback][,serial=ID]\n"
 		"                       a virtio-blk disk over a raw image (repeatable)\n"
+		"  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
+		"                       a virtio-net device over a tap (repeatable)\n"
 		"  --rng                a virtio-rng entropy device\n"
 		"  --console serial     the guest console (virtio comes later)\n"
 		"Virtio devices appear to the guest in the order given, announced on its\n"
@@ -170,6 +173,10 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 		return usage_error("--console: expected serial or virtio, not '%s'", arg);
 	case OPT_DISK:
 		if (vm_config_add_disk(cfg, arg, &err) < 0)
+			return usage_error("%s", err.msg);
+		return 0;
+	case OPT_NET:
+		if (vm_config_add_net(cfg, arg, &err) < 0)
 			return usage_error("%s", err.msg);
 		return 0;
 	case OPT_RNG:

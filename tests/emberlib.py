@@ -1,9 +1,12 @@
 """Running the real ember binary against the test guest, and reading what the
 guest reported on its serial port (the line formats of tests/guest)."""
+import contextlib
 import dataclasses
 import os
 import pathlib
+import shutil
 import subprocess
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -133,3 +136,150 @@ def check_blk_report(r, d0_before, d1_before):
     # One interrupt per request: GET_ID, read, write, flush, read-back,
     # past-end read; read-only: GET_ID, read, refused write, past-end read.
     assert r.value("blk0_irqs") == "6" and r.value("blk1_irqs") == "4", r.explain()
+
+
+# A tap device in a network namespace of its own, for the guest's virtio-net
+# test: the host side has HOST_IP/24 on TAP, the guest answers on GUEST_IP.
+TAP = "tap0"
+HOST_IP = "10.0.0.1"
+GUEST_IP = "10.0.0.2"
+
+
+def netns_problem():
+    """Why a network namespace with a tap device cannot be made here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (a network namespace and a tap device)"
+    for tool in ("ip", "ping"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (iproute2, iputils-ping)"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun"
+    return None
+
+
+@contextlib.contextmanager
+def netns_with_tap(name_prefix="ember-t"):
+    """Yields the name of a fresh network namespace (NAME_PREFIX + pid) holding
+    a tap device TAP, up, with HOST_IP/24; the namespace is deleted on exit.
+    Run the VMM inside it with `ip netns exec NAME ...`. Skips the test when
+    the host cannot do this."""
+    import pytest  # here only: emberlib is imported outside pytest too
+
+    problem = netns_problem()
+    if problem:
+        pytest.skip(problem)
+    name = f"{name_prefix}{os.getpid()}"
+    # Left over from an earlier run of this process id: start clean.
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    add = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if add.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {add.stderr.strip()}")
+    try:
+        steps = [
+            ["ip", "tuntap", "add", "dev", TAP, "mode", "tap"],
+            ["ip", "addr", "add", f"{HOST_IP}/24", "dev", TAP],
+            ["ip", "link", "set", TAP, "up"],
+            ["ip", "link", "set", "lo", "up"],
+        ]
+        for step in steps:
+            r = subprocess.run(["ip", "netns", "exec", name, *step], capture_output=True,
+                               text=True)
+            if r.returncode != 0:
+                pytest.skip(f"cannot set up {TAP} in a network namespace: "
+                            f"{' '.join(step)}: {r.stderr.strip()}")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def ping_in(netns, address, count=3, wait=5, timeout=60):
+    """`ping -c COUNT -W WAIT ADDRESS` in the namespace: (return code, output,
+    replies received)."""
+    r = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", str(count), "-W", str(wait),
+                        address], capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    received = 0
+    for line in out.splitlines():
+        # iputils: "3 packets transmitted, 3 received, 0% packet loss, time 2003ms"
+        if "packets transmitted" in line:
+            received = int(line.split(",")[1].split()[0])
+    return r.returncode, out, received
+
+class SerialReader:
+    """Collects a process's stdout lines in a thread; wait_for() a line."""
+
+    def __init__(self, proc):
+        self.lines = []
+        self._cond = threading.Condition()
+        self._done = False
+        self._thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            with self._cond:
+                self.lines.append(line.rstrip("\r\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def wait_for(self, want, timeout):
+        """True once `want` was a line; False at the timeout or end of output."""
+        with self._cond:
+            return self._cond.wait_for(lambda: want in self.lines or self._done,
+                                       timeout) and want in self.lines
+
+    def text(self):
+        self._thread.join(5)
+        with self._cond:
+            return "\n".join(self.lines) + "\n"
+
+
+def run_responder_and_ping(cmd, ns, tmp_path, pings):
+    """Starts `cmd` (a VMM in namespace `ns` booting the guest's virtio-net
+    test), pings the guest once it is READY, and waits for the VMM to end.
+    Returns (GuestRun, ping status, ping output, replies received)."""
+    import pytest  # here only: emberlib is imported outside pytest too
+
+    stderr_path = tmp_path / "vmm.stderr"
+    start = time.monotonic()
+    with open(stderr_path, "w") as stderr:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, errors="replace")
+    serial = SerialReader(proc)
+
+    def run(returncode=None):
+        return GuestRun(returncode, serial.text(), stderr_path.read_text(errors="replace"),
+                        time.monotonic() - start)
+
+    try:
+        if not serial.wait_for("READY virtio-net", 60):
+            proc.kill()
+            pytest.fail("no READY virtio-net\n" + run(proc.wait()).explain())
+        rc, out, received = ping_in(ns, GUEST_IP, count=pings, wait=5)
+        # The guest exits once it has sent `pings` echo replies, or after 30 s.
+        try:
+            returncode = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("the VMM did not exit\n" + run(proc.wait()).explain())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    r = run(returncode)
+    return r, rc, out, received
+
+
+def check_responder_run(r, rc, out, received, mac, pings):
+    """What the host and the guest's virtio-net test must both see."""
+    assert rc == 0 and received == pings, f"ping: status {rc}\n{out}\n{r.explain()}"
+    assert r.returncode == 0 and r.passed("virtio-net"), r.explain()
+    assert r.failures() == [] and "DONE" in r.lines, r.explain()
+    assert r.value("net_mac") == mac
+    assert r.value("net_ip") == GUEST_IP
+    assert int(r.value("net_echo_replies")) >= pings, r.explain()
+    assert int(r.value("net_arp_replies")) >= 1, r.explain()
+    assert int(r.value("net_rx_frames")) >= pings + 1, r.explain()

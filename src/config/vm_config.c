@@ -1,4 +1,6 @@
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@ void vm_config_fini(struct vm_config *c)
 	for (unsigned int i = 0; i < c->nr_devices; i++) {
 		free(c->devices[i].disk.path);
 		free(c->devices[i].disk.serial);
+		free(c->devices[i].net.tap);
 	}
 	free(c->devices);
 	free(c->kernel_path);
@@ -91,6 +94,17 @@ static struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_devic
 	return d;
 }
 
+/* Takes back a device whose spec did not parse, so a failed add changes nothing. */
+static int vm_config_drop_last(struct vm_config *c, int ret)
+{
+	struct vm_device *d = &c->devices[--c->nr_devices];
+
+	free(d->disk.path);
+	free(d->disk.serial);
+	free(d->net.tap);
+	return ret;
+}
+
 /* A serial number: printable ASCII without spaces or commas, at most 20 bytes. */
 static bool disk_serial_ok(const char *s)
 {
@@ -158,8 +172,69 @@ static int disk_parse(struct vm_disk *d, const char *spec, struct err *err)
 int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err)
 {
 	struct vm_device *d = vm_config_new_device(c, VM_DEVICE_DISK, err);
+	int ret;
 
-	return d ? disk_parse(&d->disk, spec, err) : -EINVAL;
+	if (!d)
+		return -EINVAL;
+	ret = disk_parse(&d->disk, spec, err);
+	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
+}
+
+/* A unicast MAC address, six hex pairs separated by colons. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	int n = -1;
+
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) !=
+		    6 ||
+	    n != 17 || s[n] != '\0')
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return mac[0] & 1 ? -EINVAL : 0;
+}
+
+static int net_option(struct vm_net *net, const char *opt, struct err *err)
+{
+	if (strncmp(opt, "tap=", 4) == 0 && opt[4]) {
+		free(net->tap);
+		net->tap = strdup(opt + 4);
+		return net->tap ? 0 : err_set(err, -ENOMEM, "out of memory");
+	}
+	if (strncmp(opt, "mac=", 4) == 0) {
+		if (parse_mac(opt + 4, net->mac) < 0)
+			return err_set(err, -EINVAL,
+				       "--net: '%s' is not a unicast MAC address "
+				       "(XX:XX:XX:XX:XX:XX)",
+				       opt + 4);
+		net->has_mac = true;
+		return 0;
+	}
+	return err_set(err, -EINVAL, "--net: unknown option '%s' (expected tap=NAME or mac=MAC)",
+		       opt);
+}
+
+int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err)
+{
+	struct vm_device *d = vm_config_new_device(c, VM_DEVICE_NET, err);
+	char *copy, *save = NULL, *tok;
+	int ret = 0;
+
+	if (!d)
+		return -EINVAL;
+	copy = strdup(spec);
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && ret == 0; tok = strtok_r(NULL, ",", &save))
+		ret = net_option(&d->net, tok, err);
+	free(copy);
+	if (ret == 0 && !d->net.tap)
+		ret = err_set(err, -EINVAL, "--net: expected tap=NAME[,mac=MAC], not '%s'", spec);
+	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
 }
 
 int vm_config_add_rng(struct vm_config *c, struct err *err)

@@ -20,7 +20,7 @@
 enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 /* Paravirtual devices, kept in the order the user gave them (the guest sees that order). */
-enum vm_device_kind { VM_DEVICE_DISK, VM_DEVICE_RNG };
+enum vm_device_kind { VM_DEVICE_DISK, VM_DEVICE_RNG, VM_DEVICE_NET };
 
 #define VM_CONFIG_MAX_DEVICES 64
 #define VM_DISK_SERIAL_MAX    20 /* virtio-blk's GET_ID answer */
@@ -32,9 +32,16 @@ struct vm_disk {
 	char *serial;
 };
 
+struct vm_net {
+	char *tap;
+	bool has_mac;
+	uint8_t mac[6];
+};
+
 struct vm_device {
 	enum vm_device_kind kind;
 	struct vm_disk disk; /* VM_DEVICE_DISK */
+	struct vm_net net;   /* VM_DEVICE_NET */
 };
 
 struct vm_config {
@@ -62,6 +69,9 @@ int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err)
 
 /* Adds a disk from "PATH[,readonly][,cache=none|writeback][,serial=ID]". */
 int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err) __must_check;
+
+/* Adds a network device from "tap=NAME[,mac=XX:XX:XX:XX:XX:XX]". */
+int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
 /* Adds the entropy device (once). */
 int vm_config_add_rng(struct vm_config *c, struct err *err) __must_check;

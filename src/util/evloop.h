@@ -26,6 +26,8 @@ void evloop_fini(struct evloop *l);
 /* -EPERM for fds epoll cannot watch (regular files). */
 int evloop_add(struct evloop *l, struct ev_handler *h, uint32_t events) __must_check;
 int evloop_del(struct evloop *l, struct ev_handler *h);
+/* Changes the events watched (0: none, the fd stays registered). */
+int evloop_mod(struct evloop *l, struct ev_handler *h, uint32_t events) __must_check;
 
 /* Waits up to `timeout_ms` (-1: forever) and runs the ready handlers. */
 int evloop_run_once(struct evloop *l, int timeout_ms) __must_check;

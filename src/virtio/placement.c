@@ -6,6 +6,7 @@
 #include "kvm/vm.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "virtio/placement.h"
 #include "virtio/rng.h"
 
@@ -13,6 +14,7 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 				struct err *err)
 {
 	struct virtio_blk_opts bo;
+	struct virtio_net_opts no;
 	int ret;
 
 	switch (d->kind) {
@@ -22,6 +24,10 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 					       .direct = d->disk.direct,
 					       .serial = d->disk.serial };
 		return virtio_blk_create(&vm->gmem, &bo, out, err);
+	case VM_DEVICE_NET:
+		no = (struct virtio_net_opts){ .tap = d->net.tap, .has_mac = d->net.has_mac };
+		memcpy(no.mac, d->net.mac, sizeof(no.mac));
+		return virtio_net_create(&vm->gmem, &no, out, err);
 	case VM_DEVICE_RNG:
 		ret = virtio_rng_create(&vm->gmem, out);
 		return ret < 0 ? err_set(err, ret, "virtio-rng: %s", strerror(-ret)) : 0;

@@ -180,6 +180,11 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 	return 1;
 }
 
+void vq_unpop(struct virtqueue *vq, uint16_t n)
+{
+	vq->last_avail -= n;
+}
+
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 {
 	struct virtq_used_elem *ring = (struct virtq_used_elem *)&vq->used[2];
@@ -217,6 +222,18 @@ bool vq_enable_notify(struct virtqueue *vq)
 	/* Publish the wish before looking for entries that raced with it. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vq_has_avail(vq);
+}
+
+bool vq_want_more(struct virtqueue *vq)
+{
+	uint16_t seen = RING_LOAD_ACQ(&vq->avail[AVAIL_IDX]);
+
+	if (vq->event_idx)
+		RING_STORE(&vq->used[USED_AVAIL_EVENT(vq->size)], seen);
+	else
+		RING_STORE(&vq->used[USED_FLAGS], 0);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return RING_LOAD_ACQ(&vq->avail[AVAIL_IDX]) != seen;
 }
 
 void vq_disable_notify(struct virtqueue *vq)

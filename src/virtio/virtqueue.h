@@ -95,6 +95,9 @@ bool vq_has_avail(struct virtqueue *vq);
  */
 int vq_pop(struct virtqueue *vq, struct vq_chain *c) __must_check;
 
+/* Gives back the last `n` chains taken and not pushed: they will be taken again. */
+void vq_unpop(struct virtqueue *vq, uint16_t n);
+
 /* Returns the chain `head` to the driver with `written` bytes filled. */
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 
@@ -110,6 +113,14 @@ bool vq_should_signal(struct virtqueue *vq);
  * device must take them now, as no notification will come for them.
  */
 bool vq_enable_notify(struct virtqueue *vq);
+
+/*
+ * For a device that holds work because the available entries are too few
+ * (a frame bigger than the receive buffers posted so far): asks for a
+ * notification as soon as the driver publishes any further entry, and
+ * returns true if one arrived meanwhile.
+ */
+bool vq_want_more(struct virtqueue *vq);
 void vq_disable_notify(struct virtqueue *vq);
 
 /* iovec helpers: copy between a segment list and a flat buffer at `off`. */

@@ -47,6 +47,8 @@ enum exit_method { EXIT_RESET, EXIT_POWEROFF, EXIT_TRIPLE, EXIT_HALT, EXIT_ACPI_
 struct config {
 	uint64_t iters;		  /* 0: the benchmark's default */
 	unsigned int expect_cpus; /* 0: not given */
+	const char *net_ip;	  /* virtio-net's address, NULL: not given */
+	uint64_t net_pings;	  /* echo replies virtio-net must send, 0: not given */
 };
 
 extern const struct boot_info *boot;
@@ -131,6 +133,7 @@ void test_unhandled(void);
 void test_virtio_rng(void);
 void test_virtio_blk(void);
 void test_virtio_bad_chain(void);
+void test_virtio_net(void);
 
 void serial_irq(void);
 void virtio_irq(void);

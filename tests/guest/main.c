@@ -8,6 +8,8 @@
  *   exit=reset|poweroff|triple|halt|acpi-reset   how to end (default reset)
  *   iters=N              iterations of the benchmarks
  *   expect_cpus=N        the number of CPUs the smp test must find
+ *   net_ip=A.B.C.D       virtio-net's IPv4 address
+ *   net_pings=N          the echo replies virtio-net sends before it passes
  */
 #include "guest.h"
 #include "io.h"
@@ -39,7 +41,7 @@ static const struct {
 	{ "virtio-rng", test_virtio_rng },
 	{ "virtio-blk", test_virtio_blk },
 	{ "virtio-bad-chain", test_virtio_bad_chain },
-
+	{ "virtio-net", test_virtio_net },
 };
 
 static const char *const exit_names[] = {
@@ -103,6 +105,10 @@ static void parse_word(char *w)
 	} else if (starts_with(w, "expect_cpus=")) {
 		set_number("expect_cpus", w + 12, &v);
 		config.expect_cpus = (unsigned int)v;
+	} else if (starts_with(w, "net_ip=")) {
+		config.net_ip = w + 7; /* words outlive the tests */
+	} else if (starts_with(w, "net_pings=")) {
+		set_number("net_pings", w + 10, &config.net_pings);
 	}
 }
 

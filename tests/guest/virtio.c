@@ -1,10 +1,12 @@
 /*
  * virtio-mmio devices the command line lists (Linux's
  * virtio_mmio.device=<size>@<base>:<irq>[:<id>] syntax), version 2 (modern)
- * only, each with one split virtqueue (virtio 1.2, 2.7 and 4.2).
+ * only, each with one or two split virtqueues (virtio 1.2, 2.7 and 4.2).
  *
- * One request is in flight at a time and always starts at descriptor 0: the
- * tests are sequential, and this keeps the ring logic short. Completion is
+ * virtio_request() has one request in flight at a time on queue 0, always
+ * starting at descriptor 0: the tests are sequential, and this keeps the
+ * ring logic short. virtio-net uses the calls below it on both of its
+ * queues (virtio_publish_on(), virtio_next_used()). Completion is
  * found by polling the used ring while the CPU sleeps in HLT between 1 ms
  * timer ticks; the device's interrupt (through the IOAPIC) wakes it sooner
  * and is counted.
@@ -42,11 +44,12 @@
 #define VIRTIO_USED_F_NO_NOTIFY 1
 
 /*
- * Queue memory: one page per device, identity mapped. Only the rings are
- * zeroed at setup (QUEUE_ZERO bytes); the indirect table is written before
- * each use.
+ * Queue memory: one page per device, identity mapped, queue q at q *
+ * QUEUE_STRIDE. Only the rings are zeroed at setup (QUEUE_ZERO bytes); the
+ * indirect table is written before each use.
  */
 #define QUEUE_PAGE     4096
+#define QUEUE_STRIDE   (QUEUE_PAGE / VIRTIO_MAX_QUEUES)
 #define QUEUE_DESC     0x000 /* 16 * 16 bytes */
 #define QUEUE_AVAIL    0x100 /* 4 + 2 * 16 + 2 */
 #define QUEUE_USED     0x200 /* 4 + 8 * 16 + 2, 4-byte aligned */
@@ -349,31 +352,35 @@ static void queue_addr(const struct virtio_dev *d, unsigned int low, const void 
 	reg_write(d, low + 4, (uint32_t)(a >> 32));
 }
 
-/* Queue 0 in this device's page (4.2.3.2). */
-static const char *setup_queue(struct virtio_dev *d)
+_Static_assert(QUEUE_INDIRECT + VIRTQ_MAX_CHAIN * sizeof(struct virtq_desc) <= QUEUE_STRIDE,
+	       "a queue outgrows its part of the page");
+
+/* Queue q in its part of this device's page (4.2.3.2). */
+static const char *setup_queue(struct virtio_dev *d, unsigned int q)
 {
-	uint8_t *page = queue_pages[d - devs];
+	uint8_t *page = queue_pages[d - devs] + q * QUEUE_STRIDE;
+	struct virtq *vq = &d->vq[q];
 	uint32_t max;
 
-	reg_write(d, VIRTIO_MMIO_QUEUE_SEL, 0);
+	reg_write(d, VIRTIO_MMIO_QUEUE_SEL, q);
 	if (reg_read(d, VIRTIO_MMIO_QUEUE_READY))
-		return "queue 0 is ready before setup";
+		return "a queue is ready before setup";
 	max = reg_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
 	if (max == 0)
-		return "queue 0 is not available (QueueNumMax 0)";
+		return "a queue is not available (QueueNumMax 0)";
 	/* Split queue sizes are powers of two (2.7). */
-	for (d->qsize = VIRTQ_MAX_SIZE; d->qsize > max;)
-		d->qsize >>= 1;
+	for (vq->size = VIRTQ_MAX_SIZE; vq->size > max;)
+		vq->size >>= 1;
 	memset(page, 0, QUEUE_ZERO);
-	d->desc = (struct virtq_desc *)(page + QUEUE_DESC);
-	d->avail = (struct virtq_avail *)(page + QUEUE_AVAIL);
-	d->used = (volatile struct virtq_used *)(page + QUEUE_USED);
-	d->indirect = (struct virtq_desc *)(page + QUEUE_INDIRECT);
-	d->last_used = 0;
-	reg_write(d, VIRTIO_MMIO_QUEUE_NUM, d->qsize);
-	queue_addr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, d->desc);
-	queue_addr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, d->avail);
-	queue_addr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (const void *)d->used);
+	vq->desc = (struct virtq_desc *)(page + QUEUE_DESC);
+	vq->avail = (struct virtq_avail *)(page + QUEUE_AVAIL);
+	vq->used = (volatile struct virtq_used *)(page + QUEUE_USED);
+	vq->indirect = (struct virtq_desc *)(page + QUEUE_INDIRECT);
+	vq->last_used = 0;
+	reg_write(d, VIRTIO_MMIO_QUEUE_NUM, vq->size);
+	queue_addr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, vq->desc);
+	queue_addr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, vq->avail);
+	queue_addr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (const void *)vq->used);
 	reg_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
 	return NULL;
 }
@@ -402,14 +409,17 @@ static void route_irq(struct virtio_dev *d)
 
 /*
  * The initialisation of 3.1.1, accepting VERSION_1, INDIRECT_DESC and
- * EVENT_IDX when offered plus the device-specific `wanted` bits. Returns
- * NULL, or why the device cannot be used (then its status has FAILED).
+ * EVENT_IDX when offered plus the device-specific `wanted` bits, with queues
+ * 0..nr_queues-1. Returns NULL, or why the device cannot be used (then its
+ * status has FAILED).
  */
-const char *virtio_init(struct virtio_dev *d, uint64_t wanted)
+const char *virtio_init_queues(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues)
 {
 	uint32_t status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
 	const char *err;
 
+	if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES)
+		return "bad queue count";
 	if (!virtio_reset(d))
 		return "the device did not reset (Status never read 0)";
 	d->irqs = 0;
@@ -418,8 +428,8 @@ const char *virtio_init(struct virtio_dev *d, uint64_t wanted)
 	reg_write(d, VIRTIO_MMIO_STATUS, status);
 	err = negotiate(d, wanted, status);
 	status |= VIRTIO_STATUS_FEATURES_OK;
-	if (!err)
-		err = setup_queue(d);
+	for (unsigned int q = 0; !err && q < nr_queues; q++)
+		err = setup_queue(d, q);
 	if (err) {
 		reg_write(d, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_FAILED);
 		return err;
@@ -428,6 +438,12 @@ const char *virtio_init(struct virtio_dev *d, uint64_t wanted)
 	d->active = true;
 	reg_write(d, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_DRIVER_OK);
 	return NULL;
+}
+
+/* One queue: rng and blk. */
+const char *virtio_init(struct virtio_dev *d, uint64_t wanted)
+{
+	return virtio_init_queues(d, wanted, 1);
 }
 
 /* Reset (the device lets go of guest memory) and mask its line. */
@@ -462,11 +478,28 @@ uint64_t virtio_config64(const struct virtio_dev *d, unsigned int off)
 	return (uint64_t)hi << 32 | lo;
 }
 
-/* After the used ring's last entry: the device's avail_event (2.7.8). */
-static volatile uint16_t *avail_event(const struct virtio_dev *d)
+/*
+ * n bytes of 8-bit fields (such as virtio-net's mac), with 8-bit reads
+ * (4.2.2.2), retried like virtio_config64().
+ */
+void virtio_config_bytes(const struct virtio_dev *d, unsigned int off, uint8_t *buf, unsigned int n)
 {
-	return (volatile uint16_t *)((uintptr_t)d->used + offsetof(struct virtq_used, ring) +
-				     d->qsize * sizeof(struct virtq_used_elem));
+	uint32_t gen;
+	unsigned int tries = 0;
+
+	do {
+		gen = reg_read(d, VIRTIO_MMIO_CONFIG_GENERATION);
+		for (unsigned int i = 0; i < n; i++)
+			buf[i] = *(volatile uint8_t *)(uintptr_t)(d->base + VIRTIO_MMIO_CONFIG +
+								  off + i);
+	} while (gen != reg_read(d, VIRTIO_MMIO_CONFIG_GENERATION) && ++tries < 16);
+}
+
+/* After the used ring's last entry: the device's avail_event (2.7.8). */
+static volatile uint16_t *avail_event(const struct virtq *vq)
+{
+	return (volatile uint16_t *)((uintptr_t)vq->used + offsetof(struct virtq_used, ring) +
+				     vq->size * sizeof(struct virtq_used_elem));
 }
 
 /* vring_need_event() of 2.7.10: has new_idx passed event since old_idx? */
@@ -475,25 +508,61 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
-/* Makes the chain at `head` available and notifies unless suppressed (2.7.13). */
-void virtio_publish(struct virtio_dev *d, uint16_t head)
+/*
+ * Makes the chains at heads[0..n-1] of queue q available, then notifies once
+ * unless suppressed (2.7.13). The caller never has more than the queue size
+ * outstanding.
+ */
+void virtio_publish_on(struct virtio_dev *d, unsigned int q, const uint16_t *heads, unsigned int n)
 {
-	uint16_t old = d->avail->idx, new_idx = old + 1;
+	struct virtq *vq = &d->vq[q];
+	uint16_t old = vq->avail->idx, new_idx = old + n;
 	bool notify;
 
-	d->avail->ring[old % d->qsize] = head;
+	for (unsigned int i = 0; i < n; i++)
+		vq->avail->ring[(uint16_t)(old + i) % vq->size] = heads[i];
 	/* used_event: an interrupt for the very next used entry (2.7.10). */
 	if (virtio_has(d, VIRTIO_RING_F_EVENT_IDX))
-		WRITE_ONCE16(d->avail->ring[d->qsize], d->last_used);
-	virtio_wmb(); /* descriptors and ring entry before the index (2.7.13.2) */
-	WRITE_ONCE16(d->avail->idx, new_idx);
+		WRITE_ONCE16(vq->avail->ring[vq->size], vq->last_used);
+	virtio_wmb(); /* descriptors and ring entries before the index (2.7.13.2) */
+	WRITE_ONCE16(vq->avail->idx, new_idx);
 	virtio_mb(); /* the index before reading the suppression fields (2.7.13.4) */
 	if (virtio_has(d, VIRTIO_RING_F_EVENT_IDX))
-		notify = need_event(*avail_event(d), new_idx, old);
+		notify = need_event(*avail_event(vq), new_idx, old);
 	else
-		notify = !(READ_ONCE16(d->used->flags) & VIRTIO_USED_F_NO_NOTIFY);
+		notify = !(READ_ONCE16(vq->used->flags) & VIRTIO_USED_F_NO_NOTIFY);
 	if (notify)
-		reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+		reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+}
+
+/* One chain on queue 0. */
+void virtio_publish(struct virtio_dev *d, uint16_t head)
+{
+	virtio_publish_on(d, 0, &head, 1);
+}
+
+bool virtio_used_pending(const struct virtio_dev *d, unsigned int q)
+{
+	return READ_ONCE16(d->vq[q].used->idx) != d->vq[q].last_used;
+}
+
+/*
+ * The next used entry of queue q, if there is one, consumed. The id and
+ * length are the device's word: the caller checks them.
+ */
+bool virtio_next_used(struct virtio_dev *d, unsigned int q, uint32_t *id, uint32_t *len)
+{
+	struct virtq *vq = &d->vq[q];
+	volatile struct virtq_used_elem *e;
+
+	if (!virtio_used_pending(d, q))
+		return false;
+	virtio_rmb(); /* used->idx before the entry it covers (2.7.14) */
+	e = &vq->used->ring[vq->last_used % vq->size];
+	*id = e->id;
+	*len = e->len;
+	vq->last_used++;
+	return true;
 }
 
 static bool isr_clear(const struct virtio_dev *d)
@@ -510,23 +579,19 @@ void virtio_take_irq(struct virtio_dev *d)
 
 static bool used_or_broken(const struct virtio_dev *d)
 {
-	return READ_ONCE16(d->used->idx) != d->last_used || virtio_needs_reset(d);
+	return virtio_used_pending(d, 0) || virtio_needs_reset(d);
 }
 
 /* Waits for the next used entry; it must be `head` (one request in flight). */
 const char *virtio_wait_used(struct virtio_dev *d, uint16_t head, uint32_t *len)
 {
-	volatile struct virtq_used_elem *e;
+	uint32_t id;
 
 	virtio_mb(); /* the avail index and the notify before reading used->idx */
 	if (!wait_until(d, used_or_broken, VIRTIO_TIMEOUT_MS))
 		return "timeout waiting for the used ring";
-	if (READ_ONCE16(d->used->idx) == d->last_used)
+	if (!virtio_next_used(d, 0, &id, len))
 		return "the device set DEVICE_NEEDS_RESET";
-	virtio_rmb(); /* used->idx before the entry it covers (2.7.14) */
-	e = &d->used->ring[d->last_used % d->qsize];
-	d->last_used++;
-	*len = e->len;
 	/*
 	 * The used entry can be seen before its interrupt is taken; when the
 	 * next completion comes first, InterruptStatus never drops and the
@@ -534,7 +599,7 @@ const char *virtio_wait_used(struct virtio_dev *d, uint16_t head, uint32_t *len)
 	 * request its own interrupt, so the counts are exact.
 	 */
 	virtio_take_irq(d);
-	if (e->id != head)
+	if (id != head)
 		return "the used ring returned another descriptor";
 	return NULL;
 }
@@ -553,9 +618,10 @@ bool virtio_wait_needs_reset(struct virtio_dev *d)
 const char *virtio_request(struct virtio_dev *d, const struct virtio_buf *bufs, unsigned int n,
 			   bool indirect, uint32_t *len)
 {
-	struct virtq_desc *t = indirect ? d->indirect : d->desc;
+	struct virtq *vq = &d->vq[0];
+	struct virtq_desc *t = indirect ? vq->indirect : vq->desc;
 
-	if (n == 0 || n > VIRTQ_MAX_CHAIN || n > d->qsize)
+	if (n == 0 || n > VIRTQ_MAX_CHAIN || n > vq->size)
 		return "bad request: chain length";
 	for (unsigned int i = 0; i < n; i++) {
 		bool more = i + 1 < n;
@@ -569,8 +635,8 @@ const char *virtio_request(struct virtio_dev *d, const struct virtio_buf *bufs, 
 		};
 	}
 	if (indirect)
-		d->desc[0] = (struct virtq_desc){
-			.addr = (uint64_t)(uintptr_t)d->indirect,
+		vq->desc[0] = (struct virtq_desc){
+			.addr = (uint64_t)(uintptr_t)vq->indirect,
 			.len = n * sizeof(struct virtq_desc),
 			.flags = VIRTQ_DESC_F_INDIRECT,
 		};

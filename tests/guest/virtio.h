@@ -1,14 +1,16 @@
 /*
  * A small virtio-mmio driver (virtio 1.2: 4.2 MMIO transport, version 2
- * only; 2.7 split virtqueues; 3.1 device initialisation). One queue per
- * device (queue 0) and one request in flight at a time, which is all the
- * tests need and keeps ring-0 work small.
+ * only; 2.7 split virtqueues; 3.1 device initialisation). Up to two queues
+ * per device; virtio_request() uses queue 0 with one request in flight at a
+ * time, which is all the rng and blk tests need and keeps ring-0 work small.
+ * virtio-net drives its two queues with the lower-level calls.
  */
 #ifndef GUEST_VIRTIO_H
 #define GUEST_VIRTIO_H
 
 #include "guest.h"
 
+#define VIRTIO_ID_NET	1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG	4
 
@@ -61,8 +63,19 @@ struct virtq_used {
 };
 
 #define VIRTIO_MAX_DEVICES 8
-#define VIRTQ_MAX_SIZE	   16 /* entries of queue 0, fewer if QueueNumMax says so */
+#define VIRTIO_MAX_QUEUES  2
+#define VIRTQ_MAX_SIZE	   16 /* entries of a queue, fewer if QueueNumMax says so */
 #define VIRTQ_MAX_CHAIN	   8  /* buffers of one request */
+
+/* One split virtqueue, in its half of the device's page of queue memory. */
+struct virtq {
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	volatile struct virtq_used *used;
+	struct virtq_desc *indirect; /* VIRTQ_MAX_CHAIN entries */
+	uint16_t size;
+	uint16_t last_used; /* used->idx as far as the driver has consumed it */
+};
 
 struct virtio_dev {
 	uint64_t base; /* MMIO registers */
@@ -76,13 +89,7 @@ struct virtio_dev {
 	volatile unsigned int irqs;
 	volatile uint32_t isr_seen; /* InterruptStatus bits acknowledged */
 
-	/* Queue 0, in this device's page of queue memory. */
-	struct virtq_desc *desc;
-	struct virtq_avail *avail;
-	volatile struct virtq_used *used;
-	struct virtq_desc *indirect; /* VIRTQ_MAX_CHAIN entries */
-	uint16_t qsize;
-	uint16_t last_used; /* used->idx as far as the driver has consumed it */
+	struct virtq vq[VIRTIO_MAX_QUEUES]; /* the ones virtio_init_queues() set up */
 };
 
 /* One buffer of a request: `write` means the device writes it. */
@@ -98,6 +105,7 @@ struct virtio_dev *virtio_find(uint32_t id, unsigned int nth);
 void virtio_fail_missing(const char *test, const char *what);
 
 const char *virtio_init(struct virtio_dev *d, uint64_t wanted);
+const char *virtio_init_queues(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues);
 void virtio_stop(struct virtio_dev *d);
 bool virtio_reset(struct virtio_dev *d);
 bool virtio_has(const struct virtio_dev *d, unsigned int feature);
@@ -105,8 +113,13 @@ bool virtio_needs_reset(const struct virtio_dev *d);
 
 uint32_t virtio_config32(const struct virtio_dev *d, unsigned int off);
 uint64_t virtio_config64(const struct virtio_dev *d, unsigned int off);
+void virtio_config_bytes(const struct virtio_dev *d, unsigned int off, uint8_t *buf,
+			 unsigned int n);
 
 void virtio_publish(struct virtio_dev *d, uint16_t head);
+void virtio_publish_on(struct virtio_dev *d, unsigned int q, const uint16_t *heads, unsigned int n);
+bool virtio_used_pending(const struct virtio_dev *d, unsigned int q);
+bool virtio_next_used(struct virtio_dev *d, unsigned int q, uint32_t *id, uint32_t *len);
 const char *virtio_wait_used(struct virtio_dev *d, uint16_t head, uint32_t *len);
 bool virtio_wait_needs_reset(struct virtio_dev *d);
 void virtio_take_irq(struct virtio_dev *d);

@@ -102,17 +102,17 @@ void test_virtio_bad_chain(void)
 		return;
 	}
 	err = virtio_init(d, 0);
-	if (!err && d->qsize < 2)
+	if (!err && d->vq[0].size < 2)
 		err = "queue too small for a two-descriptor loop";
 	if (err) {
 		virtio_stop(d);
 		test_fail("virtio-bad-chain", "%s", err);
 		return;
 	}
-	d->desc[0] = (struct virtq_desc){ (uintptr_t)rng_buf, RNG_REQUEST,
-					  VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1 };
-	d->desc[1] = (struct virtq_desc){ (uintptr_t)rng_buf + RNG_REQUEST, RNG_REQUEST,
-					  VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0 };
+	d->vq[0].desc[0] = (struct virtq_desc){ (uintptr_t)rng_buf, RNG_REQUEST,
+						VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1 };
+	d->vq[0].desc[1] = (struct virtq_desc){ (uintptr_t)rng_buf + RNG_REQUEST, RNG_REQUEST,
+						VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0 };
 	virtio_publish(d, 0);
 	needs_reset = virtio_wait_needs_reset(d);
 	gprintf("KV virtio_needs_reset=%d\n", needs_reset);

@@ -70,7 +70,7 @@ def test_no_arguments_is_a_usage_error():
     (["run", "--kernel", "k", "--rng", "--rng"], "--rng: given twice"),
     (["run", "--kernel", "k", "--vsock", "cid=3,uds=/tmp/v"], "--vsock: not available"),
 
-    (["run", "--kernel", "k", "--net", "tap=tap0"], "--net: not available"),
+    (["run", "--kernel", "k", "--net", "mac=06:00:00:00:00:01"], "--net: expected tap=NAME"),
     (["--api-sock", "/tmp/x.sock"], "API mode is not in this build yet"),
 ])
 def test_bad_flags(args, message):

@@ -9,6 +9,7 @@ checks one scenario's exit status, serial output and stderr."""
 import hashlib
 import pathlib
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -19,15 +20,16 @@ from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, GuestRun,
                       blk_image_after, check_blk_report, make_disk)
 
 QEMU = shutil.which("qemu-system-x86_64")
-MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd"]  # in load order
+MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd", "tun"]  # in load order
 # What the Linux guest loads to use ember's devices (Debian builds them as modules).
 LINUX_MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng", "crc16",
-                 "mbcache", "jbd2", "crc32c_generic", "ext4"]
+                 "mbcache", "jbd2", "crc32c_generic", "ext4", "failover", "net_failover",
+                 "virtio_net"]
 
 # The Linux guest's init: report what it finds, then power off through ACPI.
-# With "phase=1" on its command line it also writes to its root disk (vda, ext4),
-# reads the read-only raw disk (vdb) and the entropy device; "phase=2" reads
-# back what phase 1 wrote, in a new VM.
+# "phase=1" on its command line: write to the root disk (vda, ext4), read the
+# read-only raw disk (vdb) and the entropy device; "phase=2": read back what
+# phase 1 wrote, in a new VM; "phase=net": ping the outer VM through eth0.
 LINUX_INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -36,6 +38,13 @@ mount -t devtmpfs dev /dev
 echo "EMBER-LINUX cpus=$(grep -c ^processor /proc/cpuinfo) kernel=$(uname -r)"
 if grep -q phase= /proc/cmdline; then
 	for m in {modules}; do insmod /mods/$m.ko || echo "EMBER-LINUX insmod $m failed"; done
+fi
+if grep -q phase=net /proc/cmdline; then
+	echo "EMBER-LINUX mac=$(cat /sys/class/net/eth0/address)"
+	ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0
+	mkdir -p /tmp && ping -c 3 -W 5 10.0.0.1 > /tmp/ping.txt && echo "EMBER-LINUX ping=ok"
+	grep "packets transmitted" /tmp/ping.txt | sed "s/^/EMBER-LINUX /"
+elif grep -q phase= /proc/cmdline; then
 	mkdir -p /mnt
 	mount -t ext4 /dev/vda /mnt && echo "EMBER-LINUX mounted $(cat /mnt/hello.txt)"
 	if grep -q phase=1 /proc/cmdline; then
@@ -66,14 +75,36 @@ echo "NESTED-DONE"
 poweroff -f
 """
 
-SCENARIO = """run {name} /work/ember run {args}
+SCENARIO = """echo {quoted} > /tmp/scenario.args
+{runner} {name} /work/ember run {args}
 """
 
-SCENARIO_FUNCS = """run() {
+SCENARIO_FUNCS = """report() {
+	echo "@@@ $1 rc=$2"; cat /tmp/$1.out; echo "@@@ $1 stderr"; cat /tmp/$1.err
+	echo "@@@ $1 end"
+}
+run() {
 	name=$1; shift
-	"$@" >/tmp/$name.out 2>/tmp/$name.err; rc=$?
-	echo "@@@ $name rc=$rc"; cat /tmp/$name.out; echo "@@@ $name stderr"; cat /tmp/$name.err
-	echo "@@@ $name end"
+	timeout 120 "$@" >/tmp/$name.out 2>/tmp/$name.err
+	report $name $?
+}
+# A VM with --net tap=tap0: ember creates the tap, this side gives it
+# 10.0.0.1; with a test guest that answers pings, ping it once it is READY
+# (the ping's output goes to the scenario's stderr section).
+run_net() {
+	name=$1; shift
+	timeout 120 "$@" >/tmp/$name.out 2>/tmp/$name.err &
+	pid=$!
+	for i in $(seq 100); do ip link show tap0 >/dev/null 2>&1 && break; sleep 0.1; done
+	ip addr add 10.0.0.1/24 dev tap0 && ip link set tap0 up
+	if grep -q test=virtio-net /tmp/scenario.args; then
+		for i in $(seq 300); do grep -q "READY virtio-net" /tmp/$name.out && break; sleep 0.1; done
+		ping -c 3 -W 5 10.0.0.2 > /tmp/$name.ping 2>&1
+	fi
+	wait $pid
+	rc=$?
+	[ -f /tmp/$name.ping ] && cat /tmp/$name.ping >> /tmp/$name.err
+	report $name $rc
 }
 """
 
@@ -93,6 +124,9 @@ def scenarios():
         "linux": linux(),
         "linux-virtio-1": linux("phase=1", "--disk root.img --disk raw.img,readonly --rng"),
         "linux-virtio-2": linux("phase=2", "--disk root.img"),
+        "linux-net": linux("phase=net", "--net tap=tap0,mac=06:00:ac:10:00:02"),
+        "net": guest("virtio-net net_ip=10.0.0.2 net_pings=3",
+                     extra="--net tap=tap0,mac=06:00:ac:10:00:02"),
         "pvh": guest("hello,serial,cmdline,rtc", exit="poweroff"),
         "elf64": guest("hello,cmdline", kernel="guest-nopvh.elf"),
         "bzimage": guest("hello,cmdline", kernel="guest.bzImage"),
@@ -122,8 +156,10 @@ def outer_initramfs(path, debian_root, disks):
                            + [file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes())
                               for m in LINUX_MODULES]
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
-    script = SCENARIO_FUNCS + "".join(SCENARIO.format(name=n, args=a)
-                                      for n, a in scenarios().items())
+    script = SCENARIO_FUNCS + "".join(
+        SCENARIO.format(runner="run_net" if "--net" in a else "run", name=n, args=a,
+                        quoted=shlex.quote(a))
+        for n, a in scenarios().items())
     script += "run images md5sum d0.img d1.img\n"
     work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
             "guest-nopvh.elf": (GUEST_NOPVH.read_bytes(), 0),
@@ -183,7 +219,7 @@ def nested(debian_root, tmp_path_factory):
          "-m", "1536", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
          "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
          "-append", "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init"],
-        capture_output=True, timeout=900, stdin=subprocess.DEVNULL)
+        capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
     console = proc.stdout.decode(errors="replace").replace("\r\n", "\n")
     assert "NESTED-DONE" in console, console[-4000:] + proc.stderr.decode(errors="replace")
     assert "NESTED-ERROR" not in console, console[-4000:]
@@ -221,6 +257,22 @@ def test_what_linux_wrote_is_on_the_disk_in_the_next_vm(nested):
     r = scenario(nested, "linux-virtio-2")
     assert r.returncode == 0, r.explain()
     assert linux_says(r, "readback=written by the guest"), r.explain()
+
+
+def test_stock_linux_pings_the_host_through_virtio_net(nested):
+    r = scenario(nested, "linux-net")
+    assert r.returncode == 0, r.explain()
+    assert linux_says(r, "mac=06:00:ac:10:00:02"), r.explain()
+    assert linux_says(r, "ping=ok"), r.explain()
+    assert linux_says(r, "3 packets transmitted, 3 packets received, 0% packet loss"), r.explain()
+
+
+def test_host_pings_the_test_guest_through_virtio_net(nested):
+    r = scenario(nested, "net")
+    assert "3 packets transmitted, 3 packets received" in r.stderr, r.explain()
+    assert r.returncode == 0 and r.passed("virtio-net"), r.explain()
+    assert r.value("net_mac") == "06:00:ac:10:00:02"
+    assert int(r.value("net_echo_replies")) >= 3
 
 
 @pytest.mark.parametrize("name, protocol", [("pvh", "pvh"), ("elf64", "bootparams"),

@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from emberlib import GUEST_ELF, boot_guest, check_blk_run, make_disk, run_ember
+from emberlib import (EMBER, GUEST_ELF, GUEST_IP, TAP, boot_guest, check_blk_run,
+                      check_responder_run, make_disk, netns_with_tap, run_ember,
+                      run_responder_and_ping)
 
 pytestmark = pytest.mark.usefixtures("kvm")
 
@@ -27,6 +29,23 @@ def test_virtio_blk(tmp_path, cache):
     r = boot_guest("virtio-blk", extra_args=["--disk", f"{d0},serial=ember-d0{cache}",
                                              "--disk", f"{d1},readonly{cache}"])
     check_blk_run(r, d0, d0_before, d1, d1_before)
+
+
+def test_virtio_net_host_pings_the_guest(tmp_path):
+    mac, pings = "06:00:ac:10:00:02", 3
+    with netns_with_tap() as ns:
+        cmd = ["ip", "netns", "exec", ns, str(EMBER), "run", "--kernel", str(GUEST_ELF),
+               "--memory", "64", "--net", f"tap={TAP},mac={mac}", "--cmdline",
+               f"test=virtio-net net_ip={GUEST_IP} net_pings={pings} exit=reset"]
+        r, rc, out, received = run_responder_and_ping(cmd, ns, tmp_path, pings)
+    check_responder_run(r, rc, out, received, mac, pings)
+
+
+def test_net_on_a_missing_tap_without_permission_is_one_line(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root may create the tap; this checks the refusal for other users")
+    r = run_ember(["run", "--kernel", GUEST_ELF, "--net", "tap=ember-nope0"], timeout=5)
+    assert r.returncode == 1 and "tap 'ember-nope0'" in r.stderr, r.stderr
 
 
 def test_hostile_chain_needs_reset_and_vm_goes_on():

@@ -104,6 +104,37 @@ static void test_devices_in_order(void **state)
 	vm_config_fini(&c);
 }
 
+static void test_net_specs(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"tap=",
+		"mac=06:00:00:00:00:01",
+		"tap=t0,mac=07:00:00:00:00:01",
+		"tap=t0,mac=06:00:00:00:00:1",
+		"tap=t0,mac=06:00:00:00:00:01:",
+		"tap=t0,mac=+6:00:00:00:00:01",
+		"tap=t0,queues=2",
+	};
+	struct vm_config c;
+	struct err err = { { 0 } };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_add_net(&c, "tap=tap0,mac=06:00:AC:10:00:02", &err), 0);
+	assert_int_equal(c.devices[0].kind, VM_DEVICE_NET);
+	assert_string_equal(c.devices[0].net.tap, "tap0");
+	assert_true(c.devices[0].net.has_mac);
+	assert_memory_equal(c.devices[0].net.mac, ((uint8_t[]){ 6, 0, 0xac, 0x10, 0, 2 }), 6);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		err.msg[0] = 0;
+		assert_int_equal(vm_config_add_net(&c, bad[i], &err), -EINVAL);
+		assert_true(err.msg[0] != 0);
+	}
+	assert_int_equal(c.nr_devices, 1); /* a failed add leaves nothing behind */
+	vm_config_fini(&c);
+}
+
 static void test_bad_disk_specs(void **state)
 {
 	static const char *const bad[] = {
@@ -136,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_serial_spec),
 		cmocka_unit_test(test_devices_in_order),
 		cmocka_unit_test(test_bad_disk_specs),
+		cmocka_unit_test(test_net_specs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

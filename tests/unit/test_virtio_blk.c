@@ -229,8 +229,7 @@ static int open_disk_opts(struct fixture *f, bool readonly, bool direct)
 
 	if (ret < 0)
 		return ret;
-	assert_int_equal(virtio_mmio_create(f->dev, &f->t), 0);
-	assert_int_equal(virtio_dev_start(f->dev), 0);
+	f->t = vm_attach(f->dev);
 	return 0;
 }
 
@@ -252,9 +251,7 @@ static int setup(void **state)
 
 static void close_disk(struct fixture *f)
 {
-	virtio_dev_stop(f->dev);
-	virtio_mmio_destroy(f->t);
-	f->dev->ops->destroy(f->dev);
+	vm_detach(f->dev, f->t);
 }
 
 static int teardown(void **state)

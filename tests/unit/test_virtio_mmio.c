@@ -23,8 +23,7 @@ static int setup(void **state)
 
 	vd_init(&f->vd, QSIZE);
 	assert_int_equal(virtio_rng_create(&f->vd.gm, &f->dev), 0);
-	assert_int_equal(virtio_mmio_create(f->dev, &f->t), 0);
-	assert_int_equal(virtio_dev_start(f->dev), 0);
+	f->t = vm_attach(f->dev);
 	*state = f;
 	return 0;
 }
@@ -33,9 +32,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	virtio_dev_stop(f->dev);
-	virtio_mmio_destroy(f->t);
-	f->dev->ops->destroy(f->dev);
+	vm_detach(f->dev, f->t);
 	vd_fini(&f->vd);
 	free(f);
 	return 0;

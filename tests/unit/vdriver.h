@@ -6,6 +6,7 @@
 #ifndef EMBER_TESTS_VDRIVER_H
 #define EMBER_TESTS_VDRIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 
 struct vdriver {
 	uint8_t *ram;
+	bool owns_ram;
+	uint64_t qoff; /* this queue's rings: the VD_*_GPA addresses plus qoff */
 	struct gmem gm;
 	uint16_t size;
 	uint16_t avail_idx;
@@ -32,6 +35,7 @@ static inline void vd_init(struct vdriver *vd, uint16_t size)
 {
 	memset(vd, 0, sizeof(*vd));
 	vd->ram = aligned_alloc(4096, VD_RAM_SIZE);
+	vd->owns_ram = true;
 	memset(vd->ram, 0, VD_RAM_SIZE);
 	vd->size = size;
 	vd->next_buf = VD_BUF_GPA;
@@ -39,9 +43,19 @@ static inline void vd_init(struct vdriver *vd, uint16_t size)
 		abort();
 }
 
+/* Queue `q` of the same device: its rings 0x4000 * q further, as vm_setup() lays them out. */
+static inline void vd_init_queue(struct vdriver *vd, const struct vdriver *first, unsigned int q)
+{
+	*vd = *first;
+	vd->owns_ram = false;
+	vd->qoff = 0x4000ULL * q;
+	vd->avail_idx = vd->used_seen = 0;
+}
+
 static inline void vd_fini(struct vdriver *vd)
 {
-	free(vd->ram);
+	if (vd->owns_ram)
+		free(vd->ram);
 }
 
 static inline void *vd_ptr(struct vdriver *vd, uint64_t gpa)
@@ -62,7 +76,7 @@ static inline uint64_t vd_alloc(struct vdriver *vd, uint32_t len)
 
 static inline struct virtq_desc *vd_desc(struct vdriver *vd, uint16_t i)
 {
-	return (struct virtq_desc *)vd_ptr(vd, VD_DESC_GPA) + i;
+	return (struct virtq_desc *)vd_ptr(vd, VD_DESC_GPA + vd->qoff) + i;
 }
 
 static inline void vd_set_desc(struct vdriver *vd, uint16_t i, uint64_t addr, uint32_t len,
@@ -73,12 +87,12 @@ static inline void vd_set_desc(struct vdriver *vd, uint16_t i, uint64_t addr, ui
 
 static inline uint16_t *vd_avail(struct vdriver *vd)
 {
-	return vd_ptr(vd, VD_AVAIL_GPA);
+	return vd_ptr(vd, VD_AVAIL_GPA + vd->qoff);
 }
 
 static inline uint16_t *vd_used(struct vdriver *vd)
 {
-	return vd_ptr(vd, VD_USED_GPA);
+	return vd_ptr(vd, VD_USED_GPA + vd->qoff);
 }
 
 /* Makes chain `head` available, asking (used_event) for an interrupt when it is used. */

@@ -8,10 +8,29 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "vdriver.h"
 #include "virtio/mmio.h"
+
+/* Puts `dev` behind a new transport and starts its I/O thread. */
+static inline struct virtio_mmio *vm_attach(struct virtio_dev *dev)
+{
+	struct virtio_mmio *t;
+
+	if (virtio_mmio_create(dev, &t) < 0 || virtio_dev_start(dev) < 0)
+		abort();
+	return t;
+}
+
+/* Stops the I/O thread, then frees the transport and the device. */
+static inline void vm_detach(struct virtio_dev *dev, struct virtio_mmio *t)
+{
+	virtio_dev_stop(dev);
+	virtio_mmio_destroy(t);
+	dev->ops->destroy(dev);
+}
 
 static inline uint32_t vm_rd(struct virtio_mmio *t, uint64_t off)
 {

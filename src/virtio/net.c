@@ -1,0 +1,310 @@
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backends/tap.h"
+#include "util/log.h"
+#include "virtio/net.h"
+
+#define NET_QUEUE_SIZE	    256
+#define NET_RXQ		    0
+#define NET_TXQ		    1
+#define NET_MAX_SEGS	    64
+#define NET_NUM_BUFFERS_OFF 10 /* num_buffers in struct virtio_net_hdr_v1 */
+
+struct net_config {
+	uint8_t mac[6];
+	uint16_t status;
+} __packed;
+
+struct virtio_net {
+	struct virtio_dev dev;
+	int fd;
+	bool tap;
+	struct ev_handler backend;
+	bool backend_watched;
+	uint8_t *frame;	  /* a received frame waiting for buffers, header first */
+	size_t frame_len; /* 0: none */
+	struct net_config config;
+	struct iovec first[NET_MAX_SEGS]; /* the first receive chain of a frame */
+	struct iovec iov[NET_MAX_SEGS];
+	uint16_t heads[NET_QUEUE_SIZE];
+	uint32_t lens[NET_QUEUE_SIZE];
+};
+
+static void net_watch_backend(struct virtio_net *n, bool on)
+{
+	if (n->backend_watched == on)
+		return;
+	if (evloop_mod(&n->dev.loop, &n->backend, on ? EPOLLIN : 0) == 0)
+		n->backend_watched = on;
+}
+
+/* Transmit: each chain is a header and a frame, handed to the tap whole. */
+static bool net_tx(struct virtio_net *n)
+{
+	struct virtqueue *vq = &n->dev.queues[NET_TXQ];
+	struct vq_chain c = { .iov = n->iov, .cap = NET_MAX_SEGS };
+	int ret;
+
+	for (;;) {
+		ret = vq_pop(vq, &c);
+		if (ret < 0)
+			return false;
+		if (ret == 0 && !vq_enable_notify(vq))
+			return true;
+		if (ret == 0)
+			continue;
+		vq_disable_notify(vq);
+		if (c.n_in || c.out_len <= VIRTIO_NET_HDR_LEN ||
+		    c.out_len > VIRTIO_NET_MAX_FRAME_LEN)
+			LOG_RATELIMIT(LOG_WARN, 5, "%s: dropped a malformed frame (%u bytes)",
+				      n->dev.name, c.out_len);
+		else if (writev(n->fd, c.iov, (int)c.n_out) < 0)
+			LOG_RATELIMIT(LOG_WARN, 5, "%s: tap write: %s", n->dev.name,
+				      strerror(errno));
+		vq_push(vq, c.head, 0);
+	}
+}
+
+/* A frame from the tap unless one is already waiting; false when there is none. */
+static bool net_rx_fetch(struct virtio_net *n)
+{
+	ssize_t r;
+
+	while (!n->frame_len) {
+		r = read(n->fd, n->frame, VIRTIO_NET_MAX_FRAME_LEN);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			if (errno != EAGAIN)
+				LOG_RATELIMIT(LOG_WARN, 5, "%s: tap read: %s", n->dev.name,
+					      strerror(errno));
+			return false;
+		}
+		if (r > VIRTIO_NET_HDR_LEN)
+			n->frame_len = (size_t)r;
+	}
+	return true;
+}
+
+/* Takes one receive chain into `iov`; 1, 0 when there is none, -EINVAL when it is bad. */
+static int net_rx_chain(struct virtio_net *n, struct iovec *iov, struct vq_chain *c)
+{
+	int ret;
+
+	*c = (struct vq_chain){ .iov = iov, .cap = NET_MAX_SEGS };
+	ret = vq_pop(&n->dev.queues[NET_RXQ], c);
+	if (ret > 0 && (c->n_out || c->in_len < VIRTIO_NET_HDR_LEN))
+		return -EINVAL; /* receive buffers are device-writable and hold a header */
+	return ret < 0 ? -EINVAL : ret;
+}
+
+/*
+ * Spreads the waiting frame over as many receive chains as it needs (one
+ * without mergeable buffers). 1 when delivered or dropped, 0 when the guest
+ * has too few buffers (none are consumed then), -EINVAL on a bad chain.
+ */
+static int net_rx_deliver(struct virtio_net *n)
+{
+	struct virtqueue *vq = &n->dev.queues[NET_RXQ];
+	bool merge = virtio_has_feature(&n->dev, VIRTIO_NET_F_MRG_RXBUF);
+	size_t off = 0;
+	uint16_t k = 0, first_n = 0;
+	struct vq_chain c;
+	int ret;
+
+	while (off < n->frame_len) {
+		ret = net_rx_chain(n, k ? n->iov : n->first, &c);
+		if (ret <= 0) {
+			vq_unpop(vq, k);
+			return ret;
+		}
+		if (k == 0)
+			first_n = (uint16_t)c.n_in;
+		n->lens[k] = (uint32_t)MIN((size_t)c.in_len, n->frame_len - off);
+		iov_from_buf(c.iov, c.n_in, 0, n->frame + off, n->lens[k]);
+		n->heads[k++] = c.head;
+		off += n->lens[k - 1];
+		if (off < n->frame_len && (!merge || k == NET_QUEUE_SIZE)) {
+			/* The driver's buffers cannot hold it: drop the frame, keep the buffers. */
+			LOG_RATELIMIT(LOG_WARN, 5,
+				      "%s: dropped a %zu-byte frame: receive buffers "
+				      "too small",
+				      n->dev.name, n->frame_len - VIRTIO_NET_HDR_LEN);
+			vq_unpop(vq, k);
+			n->frame_len = 0;
+			return 1;
+		}
+	}
+	iov_from_buf(n->first, first_n, NET_NUM_BUFFERS_OFF, &k, sizeof(k));
+	for (uint16_t i = 0; i < k; i++)
+		vq_push(vq, n->heads[i], n->lens[i]);
+	n->frame_len = 0;
+	return 1;
+}
+
+/* Moves frames from the tap to the guest until one side runs dry. */
+static bool net_rx(struct virtio_net *n)
+{
+	struct virtqueue *vq = &n->dev.queues[NET_RXQ];
+	int ret;
+
+	while (net_rx_fetch(n)) {
+		ret = net_rx_deliver(n);
+		if (ret < 0)
+			return false;
+		/* Too few buffers: ask for a notification, and try again if more raced in. */
+		if (ret == 0 && !vq_want_more(vq))
+			break;
+	}
+	/* A waiting frame means no buffers: leave the tap unread until there are some. */
+	net_watch_backend(n, n->frame_len == 0);
+	return true;
+}
+
+static void net_queue_notify(struct virtio_dev *d, unsigned int q)
+{
+	struct virtio_net *n = container_of(d, struct virtio_net, dev);
+	bool ok = q == NET_TXQ ? net_tx(n) : net_rx(n);
+
+	if (!ok)
+		virtio_dev_broken(d, "bad descriptor chain in the %s queue",
+				  q == NET_TXQ ? "transmit" : "receive");
+	virtio_dev_signal_used(d, q);
+}
+
+static void net_backend_ready(struct ev_handler *h, uint32_t events)
+{
+	struct virtio_net *n = container_of(h, struct virtio_net, backend);
+
+	pthread_mutex_lock(&n->dev.lock);
+	if (n->dev.active && n->dev.queues[NET_RXQ].ready) {
+		if (!net_rx(n))
+			virtio_dev_broken(&n->dev, "bad descriptor chain in the receive queue");
+		virtio_dev_signal_used(&n->dev, NET_RXQ);
+	} else {
+		net_watch_backend(n, false);
+	}
+	pthread_mutex_unlock(&n->dev.lock);
+}
+
+static void net_read_config(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
+{
+	struct virtio_net *n = container_of(d, struct virtio_net, dev);
+
+	virtio_config_read_bytes(&n->config, sizeof(n->config), off, data, len);
+}
+
+/* The tap may hand us what the guest accepts, and nothing more. */
+static unsigned int net_tun_offloads(const struct virtio_dev *d)
+{
+	unsigned int f = 0;
+
+	if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_CSUM)) {
+		f |= TUN_F_CSUM;
+		if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_TSO4))
+			f |= TUN_F_TSO4;
+		if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_TSO6))
+			f |= TUN_F_TSO6;
+	}
+	return f;
+}
+
+static int net_activate(struct virtio_dev *d)
+{
+	struct virtio_net *n = container_of(d, struct virtio_net, dev);
+	int ret;
+
+	if (n->tap) {
+		ret = tap_set_offload(n->fd, net_tun_offloads(d));
+		if (ret < 0)
+			return ret;
+	}
+	net_watch_backend(n, true);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *d)
+{
+	struct virtio_net *n = container_of(d, struct virtio_net, dev);
+
+	net_watch_backend(n, false);
+	n->frame_len = 0;
+}
+
+static void net_destroy(struct virtio_dev *d)
+{
+	struct virtio_net *n = container_of(d, struct virtio_net, dev);
+
+	virtio_dev_fini(d);
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n->frame);
+	free(n);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.read_config = net_read_config,
+	.activate = net_activate,
+	.reset = net_reset,
+	.queue_notify = net_queue_notify,
+	.destroy = net_destroy,
+};
+
+static uint64_t net_features(const struct virtio_net_opts *o)
+{
+	uint64_t f = VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+		     VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+		     VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+		     VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		     VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
+
+	return o->has_mac ? f | VIRTIO_BIT(VIRTIO_NET_F_MAC) : f;
+}
+
+int virtio_net_create_fd(const struct gmem *gm, int fd, bool tap, const struct virtio_net_opts *o,
+			 struct virtio_dev **out, struct err *err)
+{
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	int ret;
+
+	if (!n) {
+		close(fd);
+		return err_set(err, -ENOMEM, "virtio-net: out of memory");
+	}
+	n->fd = fd;
+	n->tap = tap;
+	ret = virtio_dev_init(&n->dev, "virtio-net", VIRTIO_ID_NET, net_features(o), 2,
+			      NET_QUEUE_SIZE, sizeof(n->config), &net_ops, gm);
+	n->frame = malloc(VIRTIO_NET_MAX_FRAME_LEN);
+	if (ret == 0 && !n->frame)
+		ret = -ENOMEM;
+	if (o->has_mac)
+		memcpy(n->config.mac, o->mac, sizeof(n->config.mac));
+	n->config.status = VIRTIO_NET_S_LINK_UP;
+	n->backend = (struct ev_handler){ .fd = fd, .cb = net_backend_ready };
+	if (ret == 0)
+		ret = evloop_add(&n->dev.loop, &n->backend, 0);
+	if (ret < 0) {
+		net_destroy(&n->dev);
+		return err_set(err, ret, "virtio-net: %s", strerror(-ret));
+	}
+	*out = &n->dev;
+	return 0;
+}
+
+int virtio_net_create(const struct gmem *gm, const struct virtio_net_opts *o,
+		      struct virtio_dev **out, struct err *err)
+{
+	int fd, ret;
+
+	ret = tap_open(o->tap, &fd, err);
+	if (ret < 0)
+		return ret;
+	return virtio_net_create_fd(gm, fd, true, o, out, err);
+}
