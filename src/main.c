@@ -80,7 +80,10 @@ static void usage(FILE *out)
 		"  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
 		"                       a virtio-net device over a tap (repeatable)\n"
 		"  --rng                a virtio-rng entropy device\n"
-		"  --console serial     the guest console (virtio comes later)\n"
+		"  --console serial|virtio\n"
+		"                       what stdin/stdout serve: COM1 (default) or a\n"
+		"                       virtio console (hvc0; COM1 output then goes nowhere\n"
+		"                       unless --serial says where)\n"
 		"Virtio devices appear to the guest in the order given, announced on its\n"
 		"command line as virtio_mmio.device=4K@BASE:IRQ.\n"
 		"  --log-level error|warn|info|debug   (default warn)\n"
@@ -165,12 +168,9 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 		log_set_level(level);
 		return 0;
 	case OPT_CONSOLE:
-		if (strcmp(arg, "serial") == 0)
-			return 0;
-		if (strcmp(arg, "virtio") == 0)
-			return usage_error("--console virtio: %s", "virtio devices are not in this "
-								   "build yet");
-		return usage_error("--console: expected serial or virtio, not '%s'", arg);
+		if (vm_config_set_console(cfg, arg, &err) < 0)
+			return usage_error("%s", err.msg);
+		return 0;
 	case OPT_DISK:
 		if (vm_config_add_disk(cfg, arg, &err) < 0)
 			return usage_error("%s", err.msg);

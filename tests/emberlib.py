@@ -225,11 +225,17 @@ class SerialReader:
             self._done = True
             self._cond.notify_all()
 
-    def wait_for(self, want, timeout):
-        """True once `want` was a line; False at the timeout or end of output."""
+    def wait_for(self, want, timeout, start=0):
+        """True once `want` was a line (at index `start` or later); False at
+        the timeout or end of output."""
         with self._cond:
-            return self._cond.wait_for(lambda: want in self.lines or self._done,
-                                       timeout) and want in self.lines
+            return self._cond.wait_for(lambda: want in self.lines[start:] or self._done,
+                                       timeout) and want in self.lines[start:]
+
+    def index(self, want, start=0):
+        """Where `want` first is a line at index `start` or later (it must be)."""
+        with self._cond:
+            return self.lines.index(want, start)
 
     def text(self):
         self._thread.join(5)
@@ -283,3 +289,91 @@ def check_responder_run(r, rc, out, received, mac, pings):
     assert int(r.value("net_echo_replies")) >= pings, r.explain()
     assert int(r.value("net_arp_replies")) >= 1, r.explain()
     assert int(r.value("net_rx_frames")) >= pings + 1, r.explain()
+
+
+# The guest's virtio-console test (tests/guest/README.md): the VMM's stdin and
+# stdout are the virtio console, COM1 goes to a file.
+CONSOLE_READY = "READY virtio-console"
+
+
+@dataclasses.dataclass
+class ConsoleRun(GuestRun):
+    """A GuestRun whose `stdout` is COM1 (read from its file), plus what the
+    guest wrote on its virtio console."""
+    console: str = ""
+
+    @property
+    def console_lines(self):
+        return self.console.splitlines()
+
+    def explain(self):
+        return f"{super().explain()}\n--- virtio console ---\n{self.console}"
+
+
+def talk_to_virtio_console(cmd, serial_path, stderr_path, exchanges, ready=CONSOLE_READY,
+                           timeout=60):
+    """Starts `cmd`, a VMM whose stdin and stdout are the guest's virtio
+    console and whose COM1 goes to the file `serial_path` (its stderr to
+    `stderr_path`). Waits for the line `ready` on the console (None: does
+    not), then for each (text, replies) of `exchanges` writes `text` to the
+    console and waits for each line of `replies` on it, in order; then waits
+    for the VMM to exit. Waits at most `timeout` seconds for each line and
+    for the exit; on a timeout or an early end the VMM is killed and the test
+    fails. Returns a ConsoleRun."""
+    import pytest  # here only: emberlib is imported outside pytest too
+
+    start = time.monotonic()
+    with open(stderr_path, "w") as stderr:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, errors="replace")
+    console = SerialReader(proc)
+
+    def run(returncode):
+        serial = serial_path.read_text(errors="replace") if serial_path.exists() else ""
+        console.text()  # the reader has seen the end of the output
+        return ConsoleRun(returncode, serial, stderr_path.read_text(errors="replace"),
+                          time.monotonic() - start, "".join(f"{l}\n" for l in console.lines))
+
+    def fail(why):
+        proc.kill()
+        pytest.fail(f"{why}\n{run(proc.wait()).explain()}")
+
+    try:
+        pos = 0
+        if ready is not None:
+            if not console.wait_for(ready, timeout):
+                fail(f"no {ready!r} on the virtio console")
+            pos = console.index(ready) + 1
+        for text, replies in exchanges:
+            try:
+                proc.stdin.write(text)
+                proc.stdin.flush()
+            except OSError as e:
+                fail(f"writing {text!r} to the virtio console: {e}")
+            for want in replies:
+                if not console.wait_for(want, timeout, start=pos):
+                    fail(f"no {want!r} on the virtio console after writing {text!r}")
+                pos = console.index(want, pos) + 1
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            fail("the VMM did not exit")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+    return run(returncode)
+
+
+def check_console_run(r, lines):
+    """What the guest's virtio-console test must show after echoing `lines`."""
+    assert r.returncode == 0 and r.passed("virtio-console"), r.explain()
+    assert r.failures() == [] and "DONE" in r.lines, r.explain()
+    assert r.kv("console_line") == lines, r.explain()
+    assert r.console_lines == [CONSOLE_READY, *(f"ECHO {l}" for l in lines)], r.explain()
+    assert int(r.value("console_irqs")) >= 1, r.explain()
+    assert int(r.value("console_offered"), 16) & 1 << 32, r.explain()  # VERSION_1

@@ -52,6 +52,7 @@ int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err)
 {
 	char *path;
 
+	c->serial_given = true;
 	if (strcmp(spec, "stdio") == 0) {
 		c->serial = SERIAL_STDIO;
 	} else if (strcmp(spec, "none") == 0) {
@@ -237,6 +238,27 @@ int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err)
 	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
 }
 
+int vm_config_set_console(struct vm_config *c, const char *spec, struct err *err)
+{
+	if (strcmp(spec, "serial") != 0 && strcmp(spec, "virtio") != 0)
+		return err_set(err, -EINVAL, "--console: expected serial or virtio, not '%s'",
+			       spec);
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].kind == VM_DEVICE_CONSOLE)
+			return err_set(err, -EINVAL, "--console virtio: given twice");
+	if (strcmp(spec, "serial") == 0)
+		return 0;
+	if (!vm_config_new_device(c, VM_DEVICE_CONSOLE, err))
+		return -EINVAL;
+	c->console_virtio = true;
+	return 0;
+}
+
+enum serial_mode vm_config_serial_mode(const struct vm_config *c)
+{
+	return c->console_virtio && !c->serial_given ? SERIAL_NONE : c->serial;
+}
+
 int vm_config_add_rng(struct vm_config *c, struct err *err)
 {
 	for (unsigned int i = 0; i < c->nr_devices; i++)
@@ -258,5 +280,8 @@ int vm_config_validate(const struct vm_config *c, unsigned int max_cpus, struct 
 			       VM_CONFIG_MAX_MEM_MIB);
 	if (c->hugepages && c->mem_mib % 2)
 		return err_set(err, -EINVAL, "--hugepages needs --memory in whole 2 MiB pages");
+	if (c->console_virtio && vm_config_serial_mode(c) == SERIAL_STDIO)
+		return err_set(err, -EINVAL,
+			       "--console virtio and --serial stdio: stdio can serve only one");
 	return 0;
 }

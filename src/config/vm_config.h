@@ -20,7 +20,7 @@
 enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 /* Paravirtual devices, kept in the order the user gave them (the guest sees that order). */
-enum vm_device_kind { VM_DEVICE_DISK, VM_DEVICE_RNG, VM_DEVICE_NET };
+enum vm_device_kind { VM_DEVICE_DISK, VM_DEVICE_RNG, VM_DEVICE_NET, VM_DEVICE_CONSOLE };
 
 #define VM_CONFIG_MAX_DEVICES 64
 #define VM_DISK_SERIAL_MAX    20 /* virtio-blk's GET_ID answer */
@@ -52,7 +52,9 @@ struct vm_config {
 	uint64_t mem_mib;
 	bool hugepages;
 	enum serial_mode serial;
-	char *serial_path; /* SERIAL_FILE only */
+	bool serial_given;   /* --serial was on the command line */
+	char *serial_path;   /* SERIAL_FILE only */
+	bool console_virtio; /* stdio serves a virtio console (hvc0), not the UART */
 	struct vm_device *devices;
 	unsigned int nr_devices;
 };
@@ -72,6 +74,16 @@ int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err) _
 
 /* Adds a network device from "tap=NAME[,mac=XX:XX:XX:XX:XX:XX]". */
 int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err) __must_check;
+
+/*
+ * "serial" or "virtio": with virtio, stdin and stdout serve a virtio
+ * console device (added here, in device order) and the UART's output goes
+ * nowhere unless --serial says otherwise.
+ */
+int vm_config_set_console(struct vm_config *c, const char *spec, struct err *err) __must_check;
+
+/* Where the UART's output goes, once --console has had its say. */
+enum serial_mode vm_config_serial_mode(const struct vm_config *c);
 
 /* Adds the entropy device (once). */
 int vm_config_add_rng(struct vm_config *c, struct err *err) __must_check;

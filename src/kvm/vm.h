@@ -22,7 +22,6 @@
 
 struct vcpu;
 struct vm_config;
-struct serial;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -31,6 +30,17 @@ enum vm_stop_reason {
 	VM_STOP_QUIT,	  /* the user quit from the console */
 	VM_STOP_SIGNAL,	  /* ember got SIGTERM, SIGINT or SIGHUP */
 	VM_STOP_ERROR,	  /* KVM or the guest failed: see stop_msg */
+};
+
+/*
+ * The device that the host's input (stdin) feeds: the UART or the virtio
+ * console. `push` returns the bytes taken (safe from the main thread);
+ * after a short push, `space_fd` becomes readable when there is room.
+ */
+struct console_in {
+	size_t (*push)(void *dev, const uint8_t *data, size_t len);
+	int space_fd;
+	void *dev; /* NULL: no console input */
 };
 
 struct vm {
@@ -47,8 +57,8 @@ struct vm {
 	struct vcpu **vcpus;
 	unsigned int nr_vcpus;
 
-	void *machine;		/* the arch's platform devices */
-	struct serial *console; /* the UART that stdin feeds; owned by the machine */
+	void *machine; /* the arch's platform devices */
+	struct console_in console;
 
 	atomic_int stop_reason;
 	char stop_msg[512];

@@ -51,15 +51,7 @@ static bool net_tx(struct virtio_net *n)
 	struct vq_chain c = { .iov = n->iov, .cap = NET_MAX_SEGS };
 	int ret;
 
-	for (;;) {
-		ret = vq_pop(vq, &c);
-		if (ret < 0)
-			return false;
-		if (ret == 0 && !vq_enable_notify(vq))
-			return true;
-		if (ret == 0)
-			continue;
-		vq_disable_notify(vq);
+	while ((ret = vq_next(vq, &c)) > 0) {
 		if (c.n_in || c.out_len <= VIRTIO_NET_HDR_LEN ||
 		    c.out_len > VIRTIO_NET_MAX_FRAME_LEN)
 			LOG_RATELIMIT(LOG_WARN, 5, "%s: dropped a malformed frame (%u bytes)",
@@ -69,6 +61,7 @@ static bool net_tx(struct virtio_net *n)
 				      strerror(errno));
 		vq_push(vq, c.head, 0);
 	}
+	return ret == 0;
 }
 
 /* A frame from the tap unless one is already waiting; false when there is none. */

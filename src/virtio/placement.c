@@ -2,13 +2,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvm/vm.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/placement.h"
 #include "virtio/rng.h"
+
+static size_t virtio_console_push_cb(void *dev, const uint8_t *data, size_t len)
+{
+	return virtio_console_push(dev, data, len);
+}
 
 static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct virtio_dev **out,
 				struct err *err)
@@ -28,6 +35,14 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 		no = (struct virtio_net_opts){ .tap = d->net.tap, .has_mac = d->net.has_mac };
 		memcpy(no.mac, d->net.mac, sizeof(no.mac));
 		return virtio_net_create(&vm->gmem, &no, out, err);
+	case VM_DEVICE_CONSOLE:
+		ret = virtio_console_create(&vm->gmem, STDOUT_FILENO, out);
+		if (ret < 0)
+			return err_set(err, ret, "virtio-console: %s", strerror(-ret));
+		vm->console = (struct console_in){ .push = virtio_console_push_cb,
+						   .space_fd = virtio_console_space_fd(*out),
+						   .dev = *out };
+		return 0;
 	case VM_DEVICE_RNG:
 		ret = virtio_rng_create(&vm->gmem, out);
 		return ret < 0 ? err_set(err, ret, "virtio-rng: %s", strerror(-ret)) : 0;

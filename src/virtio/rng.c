@@ -45,23 +45,13 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned int q)
 	uint32_t written = 0;
 	int ret;
 
-	for (;;) {
-
-		ret = vq_pop(vq, &c);
-		if (ret < 0) {
-			virtio_dev_broken(d, "bad descriptor chain in the request queue");
-			return;
-		}
-		if (ret == 0) {
-			if (!vq_enable_notify(vq))
-				break;
-			continue;
-		}
-		vq_disable_notify(vq);
+	while ((ret = vq_next(vq, &c)) > 0) {
 		if (rng_fill(&c.iov[c.n_out], c.n_in, &written) < 0)
 			written = 0;
 		vq_push(vq, c.head, written);
 	}
+	if (ret < 0)
+		virtio_dev_broken(d, "bad descriptor chain in the request queue");
 	virtio_dev_signal_used(d, q);
 }
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,13 +105,18 @@ static void *virtio_dev_thread(void *arg)
 
 int virtio_dev_start(struct virtio_dev *d)
 {
+	sigset_t all, saved;
 	int ret;
 
 	d->stop.cb = virtio_stop_cb;
 	ret = evloop_add(&d->loop, &d->stop, EPOLLIN);
 	if (ret < 0)
 		return ret;
+	/* The thread starts with every signal blocked: they are the main thread's to take. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	ret = pthread_create(&d->thread, NULL, virtio_dev_thread, d);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (ret)
 		return -ret;
 	d->thread_started = true;

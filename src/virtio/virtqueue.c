@@ -180,6 +180,18 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 	return 1;
 }
 
+int vq_next(struct virtqueue *vq, struct vq_chain *c)
+{
+	for (;;) {
+		int ret = vq_pop(vq, c);
+
+		if (ret > 0)
+			vq_disable_notify(vq);
+		if (ret != 0 || !vq_enable_notify(vq))
+			return ret;
+	}
+}
+
 void vq_unpop(struct virtqueue *vq, uint16_t n)
 {
 	vq->last_avail -= n;

@@ -95,6 +95,13 @@ bool vq_has_avail(struct virtqueue *vq);
  */
 int vq_pop(struct virtqueue *vq, struct vq_chain *c) __must_check;
 
+/*
+ * The usual device loop's step: the next chain (1, with notifications off
+ * while the device works), or 0 once the ring is empty and notifications
+ * are back on with nothing having slipped in between; < 0 as vq_pop().
+ */
+int vq_next(struct virtqueue *vq, struct vq_chain *c) __must_check;
+
 /* Gives back the last `n` chains taken and not pushed: they will be taken again. */
 void vq_unpop(struct virtqueue *vq, uint16_t n);
 

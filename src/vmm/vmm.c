@@ -48,10 +48,11 @@ static void vmm_watch_stdin(struct vmm *c, bool on)
 		c->stdin_watched = on;
 }
 
-/* Hands pending input to the UART; true when all of it was taken. */
+/* Hands pending input to the console device; true when all of it was taken. */
 static bool vmm_flush_pending(struct vmm *c)
 {
-	size_t n = serial_rx_push(c->vm->console, c->pend + c->pend_off, c->pend_len);
+	const struct console_in *in = &c->vm->console;
+	size_t n = in->push(in->dev, c->pend + c->pend_off, c->pend_len);
 
 	c->pend_off += n;
 	c->pend_len -= n;
@@ -166,9 +167,9 @@ static int vmm_setup_console(struct vmm *c, const struct vm_config *cfg)
 	int ret;
 
 	c->stdin_h = (struct ev_handler){ .fd = STDIN_FILENO, .cb = vmm_on_stdin };
-	c->space_h =
-		(struct ev_handler){ .fd = serial_rx_space_fd(c->vm->console), .cb = vmm_on_space };
-	c->stdin_on = cfg->serial == SERIAL_STDIO;
+	c->space_h = (struct ev_handler){ .fd = c->vm->console.space_fd, .cb = vmm_on_space };
+	c->stdin_on = c->vm->console.dev &&
+		      (vm_config_serial_mode(cfg) == SERIAL_STDIO || cfg->console_virtio);
 	if (!c->stdin_on)
 		return 0;
 	ret = term_init(&c->term, STDIN_FILENO);
@@ -227,12 +228,16 @@ static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err
 	ret = vm_config_validate(cfg, MIN(c->kvm.max_vcpus, arch_max_vcpus()), err);
 	if (ret < 0)
 		return ret;
-	ret = vmm_setup_signals(c);
-	if (ret < 0)
-		return err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
+	/*
+	 * Until the VM exists a stop signal simply ends ember (nothing to undo);
+	 * from here on the control loop takes it, after the VM is built.
+	 */
 	ret = vm_create(&c->kvm, cfg, &c->vm, err);
 	if (ret < 0)
 		return ret;
+	ret = vmm_setup_signals(c);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
 	ret = vmm_setup_loop(c);
 	if (ret == 0)
 		ret = vmm_setup_console(c, cfg);

@@ -49,6 +49,7 @@ struct config {
 	unsigned int expect_cpus; /* 0: not given */
 	const char *net_ip;	  /* virtio-net's address, NULL: not given */
 	uint64_t net_pings;	  /* echo replies virtio-net must send, 0: not given */
+	uint64_t console_lines;	  /* lines virtio-console echoes, 0: not given */
 };
 
 extern const struct boot_info *boot;
@@ -134,6 +135,7 @@ void test_virtio_rng(void);
 void test_virtio_blk(void);
 void test_virtio_bad_chain(void);
 void test_virtio_net(void);
+void test_virtio_console(void);
 
 void serial_irq(void);
 void virtio_irq(void);

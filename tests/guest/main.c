@@ -10,6 +10,7 @@
  *   expect_cpus=N        the number of CPUs the smp test must find
  *   net_ip=A.B.C.D       virtio-net's IPv4 address
  *   net_pings=N          the echo replies virtio-net sends before it passes
+ *   console_lines=N      the lines virtio-console echoes before it passes
  */
 #include "guest.h"
 #include "io.h"
@@ -42,6 +43,7 @@ static const struct {
 	{ "virtio-blk", test_virtio_blk },
 	{ "virtio-bad-chain", test_virtio_bad_chain },
 	{ "virtio-net", test_virtio_net },
+	{ "virtio-console", test_virtio_console },
 };
 
 static const char *const exit_names[] = {
@@ -109,6 +111,8 @@ static void parse_word(char *w)
 		config.net_ip = w + 7; /* words outlive the tests */
 	} else if (starts_with(w, "net_pings=")) {
 		set_number("net_pings", w + 10, &config.net_pings);
+	} else if (starts_with(w, "console_lines=")) {
+		set_number("console_lines", w + 14, &config.console_lines);
 	}
 }
 

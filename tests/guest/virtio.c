@@ -5,11 +5,11 @@
  *
  * virtio_request() has one request in flight at a time on queue 0, always
  * starting at descriptor 0: the tests are sequential, and this keeps the
- * ring logic short. virtio-net uses the calls below it on both of its
- * queues (virtio_publish_on(), virtio_next_used()). Completion is
- * found by polling the used ring while the CPU sleeps in HLT between 1 ms
- * timer ticks; the device's interrupt (through the IOAPIC) wakes it sooner
- * and is counted.
+ * ring logic short. virtio-net and virtio-console use the calls below it on
+ * both of their queues (virtio_publish_on(), virtio_next_used(),
+ * virtio_wait_queue()). Completion is found by polling the used ring while
+ * the CPU sleeps in HLT between 1 ms timer ticks; the device's interrupt
+ * (through the IOAPIC) wakes it sooner and is counted.
  */
 #include "guest.h"
 #include "io.h"
@@ -311,6 +311,7 @@ static bool status_zero(const struct virtio_dev *d)
 bool virtio_reset(struct virtio_dev *d)
 {
 	d->active = false;
+	d->driver_ok = false;
 	reg_write(d, VIRTIO_MMIO_STATUS, 0);
 	return wait_until(d, status_zero, VIRTIO_TIMEOUT_MS);
 }
@@ -408,12 +409,14 @@ static void route_irq(struct virtio_dev *d)
 }
 
 /*
- * The initialisation of 3.1.1, accepting VERSION_1, INDIRECT_DESC and
- * EVENT_IDX when offered plus the device-specific `wanted` bits, with queues
- * 0..nr_queues-1. Returns NULL, or why the device cannot be used (then its
- * status has FAILED).
+ * The initialisation of 3.1.1 up to step 7, accepting VERSION_1,
+ * INDIRECT_DESC and EVENT_IDX when offered plus the device-specific `wanted`
+ * bits, with queues 0..nr_queues-1. Returns NULL, or why the device cannot
+ * be used (then its status has FAILED). Buffers made available before
+ * virtio_driver_ok() are not notified (3.1.1: no notifications before
+ * DRIVER_OK); virtio_driver_ok() sends the notifications they are owed.
  */
-const char *virtio_init_queues(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues)
+const char *virtio_setup(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues)
 {
 	uint32_t status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
 	const char *err;
@@ -434,10 +437,20 @@ const char *virtio_init_queues(struct virtio_dev *d, uint64_t wanted, unsigned i
 		reg_write(d, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_FAILED);
 		return err;
 	}
+	d->nr_queues = nr_queues;
 	route_irq(d);
 	d->active = true;
-	reg_write(d, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_DRIVER_OK);
 	return NULL;
+}
+
+/* virtio_setup(), then DRIVER_OK (3.1.1 step 8). */
+const char *virtio_init_queues(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues)
+{
+	const char *err = virtio_setup(d, wanted, nr_queues);
+
+	if (!err)
+		virtio_driver_ok(d);
+	return err;
 }
 
 /* One queue: rng and blk. */
@@ -509,15 +522,51 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 }
 
 /*
+ * After the avail index moved from old to new_idx: a notification unless the
+ * device suppresses it (2.7.13.4).
+ */
+static void notify(struct virtio_dev *d, unsigned int q, uint16_t old, uint16_t new_idx)
+{
+	const struct virtq *vq = &d->vq[q];
+	bool send;
+
+	virtio_mb(); /* the index before reading the suppression fields (2.7.13.4) */
+	if (virtio_has(d, VIRTIO_RING_F_EVENT_IDX))
+		send = need_event(*avail_event(vq), new_idx, old);
+	else
+		send = !(READ_ONCE16(vq->used->flags) & VIRTIO_USED_F_NO_NOTIFY);
+	if (send)
+		reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+}
+
+/*
+ * Sets DRIVER_OK (3.1.1 step 8), then notifies every queue that already has
+ * buffers: setup zeroed the avail index, so they are all new to the device.
+ */
+void virtio_driver_ok(struct virtio_dev *d)
+{
+	reg_write(d, VIRTIO_MMIO_STATUS,
+		  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			  VIRTIO_STATUS_DRIVER_OK);
+	d->driver_ok = true;
+	for (unsigned int q = 0; q < d->nr_queues; q++) {
+		uint16_t idx = READ_ONCE16(d->vq[q].avail->idx);
+
+		if (idx)
+			notify(d, q, 0, idx);
+	}
+}
+
+/*
  * Makes the chains at heads[0..n-1] of queue q available, then notifies once
- * unless suppressed (2.7.13). The caller never has more than the queue size
+ * unless suppressed (2.7.13), or, before DRIVER_OK, leaves the notification
+ * to virtio_driver_ok(). The caller never has more than the queue size
  * outstanding.
  */
 void virtio_publish_on(struct virtio_dev *d, unsigned int q, const uint16_t *heads, unsigned int n)
 {
 	struct virtq *vq = &d->vq[q];
 	uint16_t old = vq->avail->idx, new_idx = old + n;
-	bool notify;
 
 	for (unsigned int i = 0; i < n; i++)
 		vq->avail->ring[(uint16_t)(old + i) % vq->size] = heads[i];
@@ -526,13 +575,8 @@ void virtio_publish_on(struct virtio_dev *d, unsigned int q, const uint16_t *hea
 		WRITE_ONCE16(vq->avail->ring[vq->size], vq->last_used);
 	virtio_wmb(); /* descriptors and ring entries before the index (2.7.13.2) */
 	WRITE_ONCE16(vq->avail->idx, new_idx);
-	virtio_mb(); /* the index before reading the suppression fields (2.7.13.4) */
-	if (virtio_has(d, VIRTIO_RING_F_EVENT_IDX))
-		notify = need_event(*avail_event(vq), new_idx, old);
-	else
-		notify = !(READ_ONCE16(vq->used->flags) & VIRTIO_USED_F_NO_NOTIFY);
-	if (notify)
-		reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+	if (d->driver_ok)
+		notify(d, q, old, new_idx);
 }
 
 /* One chain on queue 0. */
@@ -602,6 +646,28 @@ const char *virtio_wait_used(struct virtio_dev *d, uint16_t head, uint32_t *len)
 	if (id != head)
 		return "the used ring returned another descriptor";
 	return NULL;
+}
+
+/*
+ * With the timer running (the caller's timer_start()): sleeps in HLT until
+ * queue q has a used entry, the device needs a reset, or tick `end`, and
+ * says which (NULL: a used entry; `timeout` at the end). The device's
+ * interrupt wakes it sooner; the used ring is checked after every wake-up.
+ */
+const char *virtio_wait_queue(struct virtio_dev *d, unsigned int q, uint64_t end,
+			      const char *timeout)
+{
+	virtio_mb(); /* the avail index and the notify before reading used->idx */
+	for (;;) {
+		cli();
+		if (virtio_used_pending(d, q))
+			return NULL;
+		if (virtio_needs_reset(d))
+			return "the device set DEVICE_NEEDS_RESET";
+		if (timer_ticks() >= end)
+			return timeout;
+		sti_hlt();
+	}
 }
 
 /* Bounded wait for DEVICE_NEEDS_RESET. */

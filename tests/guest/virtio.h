@@ -3,16 +3,18 @@
  * only; 2.7 split virtqueues; 3.1 device initialisation). Up to two queues
  * per device; virtio_request() uses queue 0 with one request in flight at a
  * time, which is all the rng and blk tests need and keeps ring-0 work small.
- * virtio-net drives its two queues with the lower-level calls.
+ * virtio-net and virtio-console drive their two queues with the lower-level
+ * calls.
  */
 #ifndef GUEST_VIRTIO_H
 #define GUEST_VIRTIO_H
 
 #include "guest.h"
 
-#define VIRTIO_ID_NET	1
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG	4
+#define VIRTIO_ID_NET	  1
+#define VIRTIO_ID_BLOCK	  2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG	  4
 
 /* Feature bits (6). */
 #define VIRTIO_RING_F_INDIRECT_DESC 28
@@ -85,7 +87,9 @@ struct virtio_dev {
 	uint64_t offered;  /* device features */
 	uint64_t features; /* negotiated */
 	bool irq_routed;
-	bool active; /* initialised: the interrupt handler looks at it */
+	bool active;	/* initialised: the interrupt handler looks at it */
+	bool driver_ok; /* DRIVER_OK is set: buffers made available are notified */
+	unsigned int nr_queues;
 	volatile unsigned int irqs;
 	volatile uint32_t isr_seen; /* InterruptStatus bits acknowledged */
 
@@ -106,6 +110,8 @@ void virtio_fail_missing(const char *test, const char *what);
 
 const char *virtio_init(struct virtio_dev *d, uint64_t wanted);
 const char *virtio_init_queues(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues);
+const char *virtio_setup(struct virtio_dev *d, uint64_t wanted, unsigned int nr_queues);
+void virtio_driver_ok(struct virtio_dev *d);
 void virtio_stop(struct virtio_dev *d);
 bool virtio_reset(struct virtio_dev *d);
 bool virtio_has(const struct virtio_dev *d, unsigned int feature);
@@ -121,6 +127,8 @@ void virtio_publish_on(struct virtio_dev *d, unsigned int q, const uint16_t *hea
 bool virtio_used_pending(const struct virtio_dev *d, unsigned int q);
 bool virtio_next_used(struct virtio_dev *d, unsigned int q, uint32_t *id, uint32_t *len);
 const char *virtio_wait_used(struct virtio_dev *d, uint16_t head, uint32_t *len);
+const char *virtio_wait_queue(struct virtio_dev *d, unsigned int q, uint64_t end,
+			      const char *timeout);
 bool virtio_wait_needs_reset(struct virtio_dev *d);
 void virtio_take_irq(struct virtio_dev *d);
 const char *virtio_request(struct virtio_dev *d, const struct virtio_buf *bufs, unsigned int n,

@@ -112,25 +112,6 @@ static bool parse_ip(const char *s, uint8_t ip[IP_ALEN])
 	return *s == '\0';
 }
 
-/*
- * Sleeps in HLT (the timer is running) until queue q has a used entry, the
- * device needs a reset, or tick `end`. The device's interrupt wakes it
- * sooner; the used ring is checked after every wake-up either way.
- */
-static const char *net_wait(struct net *n, unsigned int q, uint64_t end, const char *timeout)
-{
-	for (;;) {
-		cli();
-		if (virtio_used_pending(n->d, q))
-			return NULL;
-		if (virtio_needs_reset(n->d))
-			return "the device set DEVICE_NEEDS_RESET";
-		if (timer_ticks() >= end)
-			return timeout;
-		sti_hlt();
-	}
-}
-
 /* The frame at buf + NET_HDR_LEN behind a zeroed header, one descriptor; waits for it. */
 static const char *net_send(struct net *n, uint8_t *buf, unsigned int frame_len)
 {
@@ -142,8 +123,8 @@ static const char *net_send(struct net *n, uint8_t *buf, unsigned int frame_len)
 	memset(buf, 0, NET_HDR_LEN);
 	tx->desc[head] = (struct virtq_desc){ (uintptr_t)buf, NET_HDR_LEN + frame_len, 0, 0 };
 	virtio_publish_on(n->d, NET_TXQ, &head, 1);
-	err = net_wait(n, NET_TXQ, timer_ticks() + NET_TX_TIMEOUT_MS,
-		       "timeout waiting for a transmitted frame");
+	err = virtio_wait_queue(n->d, NET_TXQ, timer_ticks() + NET_TX_TIMEOUT_MS,
+				"timeout waiting for a transmitted frame");
 	if (!err && virtio_next_used(n->d, NET_TXQ, &id, &len) && id != head)
 		err = "the transmit queue returned another descriptor";
 	return err;
@@ -268,7 +249,7 @@ static const char *net_serve(struct net *n)
 
 	while (!err && n->echo_replies < n->pings) {
 		if (!virtio_next_used(n->d, NET_RXQ, &id, &len)) {
-			err = net_wait(n, NET_RXQ, n->end, "timeout");
+			err = virtio_wait_queue(n->d, NET_RXQ, n->end, "timeout");
 			continue;
 		}
 		if (id >= rx->size || !n->posted[id])

@@ -24,12 +24,13 @@ MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd", "tun"]  # in load order
 # What the Linux guest loads to use ember's devices (Debian builds them as modules).
 LINUX_MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng", "crc16",
                  "mbcache", "jbd2", "crc32c_generic", "ext4", "failover", "net_failover",
-                 "virtio_net"]
+                 "virtio_net", "virtio_console"]
 
 # The Linux guest's init: report what it finds, then power off through ACPI.
 # "phase=1" on its command line: write to the root disk (vda, ext4), read the
 # read-only raw disk (vdb) and the entropy device; "phase=2": read back what
-# phase 1 wrote, in a new VM; "phase=net": ping the outer VM through eth0.
+# phase 1 wrote, in a new VM; "phase=net": ping the outer VM through eth0;
+# "phase=hvc": talk on the virtio console (hvc0).
 LINUX_INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -39,7 +40,14 @@ echo "EMBER-LINUX cpus=$(grep -c ^processor /proc/cpuinfo) kernel=$(uname -r)"
 if grep -q phase= /proc/cmdline; then
 	for m in {modules}; do insmod /mods/$m.ko || echo "EMBER-LINUX insmod $m failed"; done
 fi
-if grep -q phase=net /proc/cmdline; then
+if grep -q phase=hvc /proc/cmdline; then
+	# One open for everything: input that reached the tty is lost on its last close.
+	exec 3<>/dev/hvc0
+	echo "EMBER-LINUX hvc0 up" >&3
+	stty -echo <&3
+	read -t 60 -r line <&3
+	echo "EMBER-LINUX got=$line" >&3
+elif grep -q phase=net /proc/cmdline; then
 	echo "EMBER-LINUX mac=$(cat /sys/class/net/eth0/address)"
 	ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0
 	mkdir -p /tmp && ping -c 3 -W 5 10.0.0.1 > /tmp/ping.txt && echo "EMBER-LINUX ping=ok"
@@ -85,15 +93,33 @@ SCENARIO_FUNCS = """report() {
 }
 run() {
 	name=$1; shift
-	timeout 120 "$@" >/tmp/$name.out 2>/tmp/$name.err
+	timeout -s KILL 120 "$@" >/tmp/$name.out 2>/tmp/$name.err
 	report $name $?
+}
+# A VM with --console virtio: its stdin is a FIFO, written once the guest
+# said it is listening (input that reaches hvc0 before it is opened is lost).
+run_console() {
+	name=$1; shift
+	mkfifo /tmp/$name.in
+	timeout -s KILL 120 "$@" </tmp/$name.in >/tmp/$name.out 2>/tmp/$name.err &
+	pid=$!
+	exec 4>/tmp/$name.in
+	for i in $(seq 600); do
+		grep -q -e "hvc0 up" -e "READY virtio-console" /tmp/$name.out && break
+		sleep 0.1
+	done
+	echo "hello hvc0" >&4
+	wait $pid
+	rc=$?
+	exec 4>&-
+	report $name $rc
 }
 # A VM with --net tap=tap0: ember creates the tap, this side gives it
 # 10.0.0.1; with a test guest that answers pings, ping it once it is READY
 # (the ping's output goes to the scenario's stderr section).
 run_net() {
 	name=$1; shift
-	timeout 120 "$@" >/tmp/$name.out 2>/tmp/$name.err &
+	timeout -s KILL 120 "$@" >/tmp/$name.out 2>/tmp/$name.err &
 	pid=$!
 	for i in $(seq 100); do ip link show tap0 >/dev/null 2>&1 && break; sleep 0.1; done
 	ip addr add 10.0.0.1/24 dev tap0 && ip link set tap0 up
@@ -124,6 +150,8 @@ def scenarios():
         "linux": linux(),
         "linux-virtio-1": linux("phase=1", "--disk root.img --disk raw.img,readonly --rng"),
         "linux-virtio-2": linux("phase=2", "--disk root.img"),
+        "linux-hvc": linux("phase=hvc", "--console virtio --serial none"),
+        "console": guest("virtio-console", extra="--console virtio --serial file=/tmp/c.txt"),
         "linux-net": linux("phase=net", "--net tap=tap0,mac=06:00:ac:10:00:02"),
         "net": guest("virtio-net net_ip=10.0.0.2 net_pings=3",
                      extra="--net tap=tap0,mac=06:00:ac:10:00:02"),
@@ -137,6 +165,13 @@ def scenarios():
         "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
         "nodisk": "--kernel /work/guest.elf --disk /work/nope.img",
     }
+
+
+def runner(args):
+    """The shell function that runs a scenario with these ember arguments."""
+    if "--net" in args:
+        return "run_net"
+    return "run_console" if "--console virtio" in args else "run"
 
 
 def shared_libraries(binary):
@@ -157,7 +192,7 @@ def outer_initramfs(path, debian_root, disks):
                               for m in LINUX_MODULES]
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(
-        SCENARIO.format(runner="run_net" if "--net" in a else "run", name=n, args=a,
+        SCENARIO.format(runner=runner(a), name=n, args=a,
                         quoted=shlex.quote(a))
         for n, a in scenarios().items())
     script += "run images md5sum d0.img d1.img\n"
@@ -214,14 +249,21 @@ def nested(debian_root, tmp_path_factory):
     initrd = work / "outer.cpio"
     outer_initramfs(initrd, debian_root, disks)
     kernel = kernel_image(debian_root)
-    proc = subprocess.run(
-        [QEMU, "-M", "q35", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2",
-         "-m", "1536", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
-         "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
-         "-append", "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init"],
-        capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
-    console = proc.stdout.decode(errors="replace").replace("\r\n", "\n")
-    assert "NESTED-DONE" in console, console[-4000:] + proc.stderr.decode(errors="replace")
+    log = work / "console.txt"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [QEMU, "-M", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1",
+             "-m", "1536", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+             "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
+             "-append", "console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 rdinit=/init"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    console = log.read_bytes().decode(errors="replace").replace("\r\n", "\n")
+    assert "NESTED-DONE" in console, f"the outer VM did not finish ({log}):\n{console[-4000:]}"
     assert "NESTED-ERROR" not in console, console[-4000:]
     return parse(console), disks, console
 
@@ -257,6 +299,19 @@ def test_what_linux_wrote_is_on_the_disk_in_the_next_vm(nested):
     r = scenario(nested, "linux-virtio-2")
     assert r.returncode == 0, r.explain()
     assert linux_says(r, "readback=written by the guest"), r.explain()
+
+
+def test_stock_linux_talks_on_the_virtio_console(nested):
+    r = scenario(nested, "linux-hvc")
+    assert r.returncode == 0, r.explain()
+    # stdout is hvc0 alone: the UART (console=ttyS0) went nowhere.
+    assert r.lines[:2] == ["EMBER-LINUX hvc0 up", "EMBER-LINUX got=hello hvc0"], r.explain()
+
+
+def test_test_guest_echoes_on_the_virtio_console(nested):
+    r = scenario(nested, "console")
+    assert r.returncode == 0, r.explain()
+    assert r.lines[:2] == ["READY virtio-console", "ECHO hello hvc0"], r.explain()
 
 
 def test_stock_linux_pings_the_host_through_virtio_net(nested):

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from emberlib import (EMBER, GUEST_ELF, GUEST_IP, TAP, boot_guest, check_blk_run,
-                      check_responder_run, make_disk, netns_with_tap, run_ember,
-                      run_responder_and_ping)
+                      check_console_run, check_responder_run, make_disk, netns_with_tap,
+                      run_ember, run_responder_and_ping, talk_to_virtio_console)
 
 pytestmark = pytest.mark.usefixtures("kvm")
 
@@ -46,6 +46,18 @@ def test_net_on_a_missing_tap_without_permission_is_one_line(tmp_path):
         pytest.skip("root may create the tap; this checks the refusal for other users")
     r = run_ember(["run", "--kernel", GUEST_ELF, "--net", "tap=ember-nope0"], timeout=5)
     assert r.returncode == 1 and "tap 'ember-nope0'" in r.stderr, r.stderr
+
+
+def test_virtio_console_echoes(tmp_path):
+    serial = tmp_path / "serial.txt"
+    cmd = [str(EMBER), "run", "--kernel", str(GUEST_ELF), "--memory", "64",
+           "--console", "virtio", "--serial", f"file={serial}",
+           "--cmdline", "test=virtio-console console_lines=2 exit=reset"]
+    r = talk_to_virtio_console(cmd, serial, tmp_path / "ember.stderr", [
+        ("hello ember\n", ["ECHO hello ember"]),
+        ("x" * 100 + "\n", ["ECHO " + "x" * 100]),
+    ])
+    check_console_run(r, ["hello ember", "x" * 100])
 
 
 def test_hostile_chain_needs_reset_and_vm_goes_on():

@@ -114,9 +114,9 @@ static int x86_serial_out_fd(struct x86_machine *m, const struct vm_config *cfg,
 			     struct err *err)
 {
 	*fd = -1;
-	if (cfg->serial == SERIAL_STDIO)
+	if (vm_config_serial_mode(cfg) == SERIAL_STDIO)
 		*fd = STDOUT_FILENO;
-	if (cfg->serial != SERIAL_FILE)
+	if (vm_config_serial_mode(cfg) != SERIAL_FILE)
 		return 0;
 	m->serial_file_fd =
 		open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
@@ -157,6 +157,11 @@ static int x86_create_devices(struct vm *vm, struct x86_machine *m, int out_fd)
 	return ret;
 }
 
+static size_t x86_serial_push(void *dev, const uint8_t *data, size_t len)
+{
+	return serial_rx_push(dev, data, len);
+}
+
 static const uint32_t virtio_gsis[] = { IRQS_VIRTIO };
 
 static const struct virtio_windows virtio_windows = {
@@ -177,7 +182,9 @@ int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *
 	ret = x86_create_devices(vm, m, out_fd);
 	if (ret < 0)
 		return err_set(err, ret, "cannot create the platform devices: %s", strerror(-ret));
-	vm->console = m->com1;
+	vm->console = (struct console_in){ .push = x86_serial_push,
+					   .space_fd = serial_rx_space_fd(m->com1),
+					   .dev = m->com1 };
 	return virtio_devices_create(vm, cfg, &virtio_windows, &m->virtio, err);
 }
 
@@ -188,7 +195,7 @@ void arch_machine_destroy(struct vm *vm)
 	if (!m)
 		return;
 	virtio_devices_destroy(&m->virtio);
-	vm->console = NULL;
+	vm->console = (struct console_in){ 0 };
 	acpi_pm_destroy(m->acpi_pm);
 	rtc_destroy(m->rtc);
 	i8042_destroy(m->i8042);
