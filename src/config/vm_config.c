@@ -229,7 +229,7 @@ int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err)
 		return -EINVAL;
 	copy = strdup(spec);
 	if (!copy)
-		return err_set(err, -ENOMEM, "out of memory");
+		return vm_config_drop_last(c, err_set(err, -ENOMEM, "out of memory"));
 	for (tok = strtok_r(copy, ",", &save); tok && ret == 0; tok = strtok_r(NULL, ",", &save))
 		ret = net_option(&d->net, tok, err);
 	free(copy);

@@ -124,6 +124,10 @@ static void blk_parse_range(const struct vq_chain *c, const struct blk_limits *l
 	}
 	if (!blk_in_range(lim, range.sector, (uint64_t)range.num_sectors * BLK_SECTOR))
 		return;
+	if (range.num_sectors == 0) {
+		r->status = VIRTIO_BLK_S_OK; /* nothing to do */
+		return;
+	}
 	r->action = zeroes ? BLK_WRITE_ZEROES : BLK_DISCARD;
 	r->offset = range.sector * BLK_SECTOR;
 	r->len = (uint64_t)range.num_sectors * BLK_SECTOR;
@@ -187,7 +191,8 @@ static void blk_finish(struct virtio_blk *blk, struct blk_slot *s, uint8_t statu
 	*s->status = status;
 	vq_push(&blk->dev.queues[0], s->head,
 		status == VIRTIO_BLK_S_OK ? s->written : (uint32_t)sizeof(status));
-	blk->free[blk->nfree++] = (uint16_t)(s - blk->slots);
+	if (blk->nfree < BLK_QUEUE_SIZE)
+		blk->free[blk->nfree++] = (uint16_t)(s - blk->slots);
 }
 
 static void blk_io_done(void *cookie, int res, void *ctx)
@@ -304,8 +309,12 @@ static void blk_completions(struct ev_handler *h, uint32_t events)
 
 	pthread_mutex_lock(&blk->dev.lock);
 	block_reap(&blk->disk, false, blk_io_done, blk);
-	if (blk->dev.active)
-		virtio_dev_signal_used(&blk->dev, 0);
+	/*
+	 * Slots came free: requests the driver queued while all were busy came
+	 * with notifications still off, so nothing else would take them.
+	 */
+	if (blk->dev.active && blk->dev.queues[0].ready)
+		blk_queue_notify(&blk->dev, 0);
 	pthread_mutex_unlock(&blk->dev.lock);
 }
 

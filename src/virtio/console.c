@@ -52,13 +52,16 @@ static bool con_tx(struct virtio_console *c)
 {
 	struct virtqueue *vq = &c->dev.queues[CON_TXQ];
 	struct vq_chain ch = { .iov = c->iov, .cap = CON_MAX_SEGS };
-	int ret;
+	int ret = 0;
 
-	while ((ret = vq_next(vq, &ch)) > 0) {
+	/* A queue's worth per notification: the main thread's input waits on this lock. */
+	for (unsigned int n = 0; n < vq->size && (ret = vq_next(vq, &ch)) > 0; n++) {
 		con_write_out(c, ch.iov, ch.n_out);
 		vq_push(vq, ch.head, 0);
 	}
-	return ret == 0;
+	if (ret > 0)
+		virtio_dev_kick(&c->dev, CON_TXQ); /* the rest on the next round */
+	return ret >= 0;
 }
 
 static void con_queue_notify(struct virtio_dev *d, unsigned int q)
@@ -110,7 +113,7 @@ size_t virtio_console_push(struct virtio_dev *d, const uint8_t *data, size_t len
 	}
 	if (ret < 0)
 		virtio_dev_broken(d, "bad descriptor chain in the receive queue");
-	else if (done < len && d->active)
+	else if (done < len && d->active && vq->ready)
 		con_wait_for_buffers(c, vq);
 	if (done)
 		virtio_dev_signal_used(d, CON_RXQ);

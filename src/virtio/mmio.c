@@ -258,6 +258,9 @@ static void mmio_write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t v
 
 	if (!vq || (t->status & VIRTIO_STATUS_DRIVER_OK))
 		return;
+	/* Queues come after features (3.1.1): their ring format depends on them. */
+	if (off == REG_QUEUE_READY && !(t->status & VIRTIO_STATUS_FEATURES_OK))
+		return;
 	if (off == REG_QUEUE_READY) {
 		mmio_set_ready(t, vq, v);
 		return;

@@ -27,8 +27,9 @@ struct virtio_net {
 	bool tap;
 	struct ev_handler backend;
 	bool backend_watched;
-	uint8_t *frame;	  /* a received frame waiting for buffers, header first */
-	size_t frame_len; /* 0: none */
+	bool backend_dead; /* no longer in the epoll set */
+	uint8_t *frame;	   /* a received frame waiting for buffers, header first */
+	size_t frame_len;  /* 0: none */
 	struct net_config config;
 	struct iovec first[NET_MAX_SEGS]; /* the first receive chain of a frame */
 	struct iovec iov[NET_MAX_SEGS];
@@ -38,7 +39,7 @@ struct virtio_net {
 
 static void net_watch_backend(struct virtio_net *n, bool on)
 {
-	if (n->backend_watched == on)
+	if (n->backend_watched == on || n->backend_dead)
 		return;
 	if (evloop_mod(&n->dev.loop, &n->backend, on ? EPOLLIN : 0) == 0)
 		n->backend_watched = on;
@@ -64,6 +65,15 @@ static bool net_tx(struct virtio_net *n)
 	return ret == 0;
 }
 
+/* The tap went away (deleted, or the far end of a test socket closed): stop watching it. */
+static void net_backend_gone(struct virtio_net *n, const char *why)
+{
+	if (evloop_del(&n->dev.loop, &n->backend) == 0)
+		log_warn("%s: the tap is gone (%s); the guest's link is dead", n->dev.name, why);
+	n->backend_watched = false;
+	n->backend_dead = true;
+}
+
 /* A frame from the tap unless one is already waiting; false when there is none. */
 static bool net_rx_fetch(struct virtio_net *n)
 {
@@ -77,6 +87,10 @@ static bool net_rx_fetch(struct virtio_net *n)
 			if (errno != EAGAIN)
 				LOG_RATELIMIT(LOG_WARN, 5, "%s: tap read: %s", n->dev.name,
 					      strerror(errno));
+			return false;
+		}
+		if (r == 0) {
+			net_backend_gone(n, "end of file");
 			return false;
 		}
 		if (r > VIRTIO_NET_HDR_LEN)
@@ -123,7 +137,8 @@ static int net_rx_deliver(struct virtio_net *n)
 		iov_from_buf(c.iov, c.n_in, 0, n->frame + off, n->lens[k]);
 		n->heads[k++] = c.head;
 		off += n->lens[k - 1];
-		if (off < n->frame_len && (!merge || k == NET_QUEUE_SIZE)) {
+		/* A whole ring of buffers that cannot hold it will never do. */
+		if (off < n->frame_len && (!merge || k == vq->size)) {
 			/* The driver's buffers cannot hold it: drop the frame, keep the buffers. */
 			LOG_RATELIMIT(LOG_WARN, 5,
 				      "%s: dropped a %zu-byte frame: receive buffers "
@@ -176,7 +191,10 @@ static void net_backend_ready(struct ev_handler *h, uint32_t events)
 	struct virtio_net *n = container_of(h, struct virtio_net, backend);
 
 	pthread_mutex_lock(&n->dev.lock);
-	if (n->dev.active && n->dev.queues[NET_RXQ].ready) {
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* epoll reports these whatever we asked for: without this, a spin. */
+		net_backend_gone(n, "error or hang-up");
+	} else if (n->dev.active && n->dev.queues[NET_RXQ].ready) {
 		if (!net_rx(n))
 			virtio_dev_broken(&n->dev, "bad descriptor chain in the receive queue");
 		virtio_dev_signal_used(&n->dev, NET_RXQ);
@@ -228,6 +246,9 @@ static void net_reset(struct virtio_dev *d)
 
 	net_watch_backend(n, false);
 	n->frame_len = 0;
+	/* Frames already in the tap must not carry offloads the next driver may refuse. */
+	if (n->tap && tap_set_offload(n->fd, 0) < 0)
+		log_warn("%s: cannot reset the tap's offloads: %s", n->dev.name, strerror(errno));
 }
 
 static void net_destroy(struct virtio_dev *d)

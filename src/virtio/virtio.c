@@ -136,6 +136,15 @@ void virtio_dev_stop(struct virtio_dev *d)
 	d->thread_started = false;
 }
 
+void virtio_dev_kick(struct virtio_dev *d, unsigned int q)
+{
+	uint64_t one = 1;
+
+	if (write(d->notify[q].h.fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: a notification is pending already, which is all we want. */
+	}
+}
+
 void virtio_dev_signal_used(struct virtio_dev *d, unsigned int q)
 {
 	if (vq_should_signal(&d->queues[q]))

@@ -122,6 +122,9 @@ static inline bool virtio_has_feature(const struct virtio_dev *d, unsigned int b
 	return d->guest_features & VIRTIO_BIT(bit);
 }
 
+/* Has the I/O thread come back to queue `q` as if the driver had notified it. */
+void virtio_dev_kick(struct virtio_dev *d, unsigned int q);
+
 /* Publishes used entries of queue `q` and interrupts the driver if it wants that. */
 void virtio_dev_signal_used(struct virtio_dev *d, unsigned int q);
 

@@ -63,6 +63,7 @@ int vq_activate(struct virtqueue *vq, const struct gmem *gm, bool event_idx, boo
 	vq->last_avail = 0;
 	vq->used_idx = 0;
 	vq->signalled_used = 0;
+	vq->avail_shadow = 0;
 
 	return 0;
 }
@@ -167,6 +168,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 	uint16_t head;
 	int ret;
 
+	vq->avail_shadow = avail_idx;
 	if (avail_idx == vq->last_avail)
 		return 0;
 	/* The driver cannot have more entries outstanding than the ring holds. */
@@ -227,6 +229,8 @@ bool vq_should_signal(struct virtqueue *vq)
 
 bool vq_enable_notify(struct virtqueue *vq)
 {
+	if (!vq->avail)
+		return false;
 	if (vq->event_idx)
 		RING_STORE(&vq->used[USED_AVAIL_EVENT(vq->size)], vq->last_avail);
 	else
@@ -238,8 +242,14 @@ bool vq_enable_notify(struct virtqueue *vq)
 
 bool vq_want_more(struct virtqueue *vq)
 {
-	uint16_t seen = RING_LOAD_ACQ(&vq->avail[AVAIL_IDX]);
+	/*
+	 * What the device last saw, not a fresh read: entries published since
+	 * then may have come without a notification, and must count as new.
+	 */
+	uint16_t seen = vq->avail_shadow;
 
+	if (!vq->avail)
+		return false;
 	if (vq->event_idx)
 		RING_STORE(&vq->used[USED_AVAIL_EVENT(vq->size)], seen);
 	else

@@ -59,6 +59,7 @@ struct virtqueue {
 	uint16_t *used;	 /* flags, idx, then ring of struct virtq_used_elem, avail_event */
 
 	uint16_t last_avail;	 /* the next available entry the device takes */
+	uint16_t avail_shadow;	 /* the driver's avail index as vq_pop() last read it */
 	uint16_t used_idx;	 /* the next used entry the device fills */
 	uint16_t signalled_used; /* used_idx when the driver was last considered */
 };

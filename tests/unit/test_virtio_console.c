@@ -105,6 +105,21 @@ static void test_readable_receive_buffer_needs_reset(void **state)
 	assert_true(vm_rd(f->t, 0x70) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
+/* DRIVER_OK with the receive queue never made ready: input waits, nothing breaks. */
+static void test_push_without_a_ready_queue(void **state)
+{
+	struct fixture *f = *state;
+
+	vm_wr(f->t, 0x70, 0);
+	vm_wr(f->t, 0x70, 1 | 2);
+	vm_wr(f->t, 0x24, 1);
+	vm_wr(f->t, 0x20, 1);
+	vm_wr(f->t, 0x70, 1 | 2 | 8);
+	vm_wr(f->t, 0x70, 1 | 2 | 8 | 4);
+	assert_int_equal(vm_rd(f->t, 0x70), 15);
+	assert_int_equal(virtio_console_push(f->dev, (const uint8_t *)"x", 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +127,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_input_with_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readable_receive_buffer_needs_reset, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_push_without_a_ready_queue, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,6 +142,20 @@ static void test_looping_chain_needs_reset_then_recovers(void **state)
 	assert_int_equal(len, 64);
 }
 
+static void test_queue_ready_needs_features_ok(void **state)
+{
+	struct fixture *f = *state;
+
+	vm_wr(f->t, 0x70, 1 | 2);
+	vm_wr(f->t, 0x30, 0);
+	vm_wr(f->t, 0x38, QSIZE);
+	vm_wr(f->t, 0x80, VD_DESC_GPA);
+	vm_wr(f->t, 0x90, VD_AVAIL_GPA);
+	vm_wr(f->t, 0xa0, VD_USED_GPA);
+	vm_wr(f->t, 0x44, 1);
+	assert_int_equal(vm_rd(f->t, 0x44), 0);
+}
+
 static void test_rings_outside_ram_need_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -191,6 +205,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_driver_ok_needs_features_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_looping_chain_needs_reset_then_recovers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_ready_needs_features_ok, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rings_outside_ram_need_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_requests, setup, teardown),
