@@ -70,7 +70,7 @@ def read_until(proc, marker, timeout, seen):
 
 @pytest.mark.skipif(is_pvm_host(), reason="PVM host (kvm_pvm): guest ring-0 code is emulated "
                     "and a stock Linux kernel cannot boot here (see DESIGN.md); this test runs "
-                    "on VT-x/AMD-V hosts, and test_nested_kvm.py boots the same kernel under "
+                    "on VT-x/AMD-V hosts, and scripts/test-nested.sh boots the same kernel under "
                     "nested KVM")
 def test_debian_kernel_boots_to_the_init_prompt(debian_kernel):
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,6 +7,7 @@ stock Linux boots under ember there, which a PVM host cannot do (see
 DESIGN.md). All scenarios run in one boot of the outer VM; each test then
 checks one scenario's exit status, serial output and stderr."""
 import hashlib
+import os
 import pathlib
 import re
 import shlex
@@ -20,6 +21,14 @@ from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, GuestRun,
                       blk_image_after, check_blk_report, make_disk)
 
 QEMU = shutil.which("qemu-system-x86_64")
+
+# Opt-in: QEMU 7.2's emulated SVM sometimes stops the outer VM dead (no
+# output, not even its soft-lockup watchdog), in about one full run in six
+# here; a flaky module must not decide CI. scripts/test-nested.sh runs it.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("EMBER_NESTED") != "1",
+    reason="nested KVM under QEMU's emulated SVM is opt-in (it hangs intermittently, "
+    "a QEMU TCG problem): run scripts/test-nested.sh or set EMBER_NESTED=1")
 MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd", "tun"]  # in load order
 # What the Linux guest loads to use ember's devices (Debian builds them as modules).
 LINUX_MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng", "crc16",
