@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config/vm_config.h"
+#include "util/tokenbucket.h"
 
 void vm_config_init(struct vm_config *c)
 {
@@ -119,6 +120,18 @@ static bool disk_serial_ok(const char *s)
 	return true;
 }
 
+/* bw=BYTES_PER_SECOND or iops=REQUESTS_PER_SECOND, 1 to 10^10. */
+static int disk_rate(struct vm_disk *d, const char *opt, struct err *err)
+{
+	bool bw = opt[0] == 'b';
+	const char *v = strchr(opt, '=') + 1;
+
+	if (parse_u64(v, 1, TB_MAX_RATE, bw ? &d->bw : &d->iops) < 0)
+		return err_set(err, -EINVAL, "--disk: %s must be a number from 1 to %llu, not '%s'",
+			       bw ? "bw (bytes/s)" : "iops", (unsigned long long)TB_MAX_RATE, v);
+	return 0;
+}
+
 static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
 {
 	if (strcmp(opt, "readonly") == 0 || strcmp(opt, "ro") == 0) {
@@ -127,6 +140,8 @@ static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
 		d->direct = true;
 	} else if (strcmp(opt, "cache=writeback") == 0) {
 		d->direct = false;
+	} else if (strncmp(opt, "bw=", 3) == 0 || strncmp(opt, "iops=", 5) == 0) {
+		return disk_rate(d, opt, err);
 	} else if (strncmp(opt, "serial=", 7) == 0) {
 		if (!disk_serial_ok(opt + 7))
 			return err_set(err, -EINVAL,
@@ -140,7 +155,7 @@ static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
 	} else {
 		return err_set(err, -EINVAL,
 			       "--disk: unknown option '%s' (expected readonly, cache=none, "
-			       "cache=writeback or serial=ID)",
+			       "cache=writeback, serial=ID, bw=BYTES_PER_S or iops=N)",
 			       opt);
 	}
 	return 0;

@@ -30,6 +30,8 @@ struct vm_disk {
 	bool readonly;
 	bool direct; /* cache=none */
 	char *serial;
+	uint64_t bw;   /* bytes/s, 0: no limit */
+	uint64_t iops; /* requests/s, 0: no limit */
 };
 
 struct vm_net {
@@ -69,7 +71,7 @@ int vm_config_validate(const struct vm_config *c, unsigned int max_cpus,
 /* Parses "stdio", "none" or "file=PATH" into the config. */
 int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
-/* Adds a disk from "PATH[,readonly][,cache=none|writeback][,serial=ID]". */
+/* Adds a disk from "PATH[,readonly][,cache=none|writeback][,serial=ID][,bw=B][,iops=N]". */
 int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
 /* Adds a network device from "tap=NAME[,mac=XX:XX:XX:XX:XX:XX]". */

@@ -2,9 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "backends/block.h"
 #include "util/log.h"
+#include "util/tokenbucket.h"
 #include "virtio/blk.h"
 
 #define BLK_QUEUE_SIZE	256
@@ -69,6 +73,10 @@ struct virtio_blk {
 	struct ev_handler done;
 	struct blk_config config;
 	char id[VIRTIO_BLK_ID_BYTES];
+	struct token_bucket bw, ops;
+	uint64_t (*clock_ns)(void);
+	struct ev_handler unthrottle; /* timerfd: the limits allow the next request */
+	bool throttled;
 	struct blk_slot *slots;
 	uint16_t *free; /* stack of free slot indices */
 	unsigned int nfree;
@@ -267,6 +275,38 @@ static void blk_limits(struct virtio_blk *blk, struct blk_limits *lim)
 	lim->features = blk->dev.guest_features;
 }
 
+static uint64_t blk_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Charges a request to the rate limits; false (and the timer armed) when it
+ * has to wait. Reads and writes cost their bytes; every request costs an op.
+ */
+static bool blk_admit(struct virtio_blk *blk, const struct blk_request *r)
+{
+	uint64_t bytes = r->action == BLK_READ || r->action == BLK_WRITE ? r->len : 0;
+	uint64_t now = blk->clock_ns(), wait;
+	struct itimerspec its = { 0 };
+
+	wait = MAX(tb_wait_ns(&blk->bw, bytes, now), tb_wait_ns(&blk->ops, 1, now));
+	if (wait == 0) {
+		tb_take(&blk->bw, bytes);
+		tb_take(&blk->ops, 1);
+		return true;
+	}
+	its.it_value.tv_sec = (time_t)(wait / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(wait % 1000000000ULL);
+	if (timerfd_settime(blk->unthrottle.fd, 0, &its, NULL) < 0)
+		return true; /* cannot wait: do not stall the disk */
+	blk->throttled = true;
+	return false;
+}
+
 /* Takes every available request; false when the driver broke the rules. */
 static bool blk_take_requests(struct virtio_blk *blk, struct virtqueue *vq)
 {
@@ -285,6 +325,10 @@ static bool blk_take_requests(struct virtio_blk *blk, struct virtqueue *vq)
 			continue;
 		if (ret < 0 || virtio_blk_parse(&c, &lim, &r, s->data, BLK_CHAIN_MAX) < 0)
 			return false;
+		if (r.action != BLK_DONE && !blk_admit(blk, &r)) {
+			vq_unpop(vq, 1); /* taken again when the timer fires */
+			return true;
+		}
 		vq_disable_notify(vq);
 		blk->nfree--;
 		s->head = c.head;
@@ -297,6 +341,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
 
+	if (blk->throttled)
+		return; /* the timer resumes the queue */
 	if (!blk_take_requests(blk, &d->queues[q]))
 		virtio_dev_broken(d, "bad descriptor chain in the request queue");
 	block_submit(&blk->disk);
@@ -313,6 +359,21 @@ static void blk_completions(struct ev_handler *h, uint32_t events)
 	 * Slots came free: requests the driver queued while all were busy came
 	 * with notifications still off, so nothing else would take them.
 	 */
+	if (blk->dev.active && blk->dev.queues[0].ready)
+		blk_queue_notify(&blk->dev, 0);
+	pthread_mutex_unlock(&blk->dev.lock);
+}
+
+static void blk_unthrottle(struct ev_handler *h, uint32_t events)
+{
+	struct virtio_blk *blk = container_of(h, struct virtio_blk, unthrottle);
+	uint64_t v;
+
+	if (read(h->fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: a stale wake-up after a reset disarmed the timer. */
+	}
+	pthread_mutex_lock(&blk->dev.lock);
+	blk->throttled = false;
 	if (blk->dev.active && blk->dev.queues[0].ready)
 		blk_queue_notify(&blk->dev, 0);
 	pthread_mutex_unlock(&blk->dev.lock);
@@ -342,8 +403,12 @@ static void blk_reset(struct virtio_dev *d)
 {
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
 
+	struct itimerspec off = { 0 };
+
 	block_reap(&blk->disk, true, NULL, NULL);
 	blk_reset_slots(blk);
+	timerfd_settime(blk->unthrottle.fd, 0, &off, NULL);
+	blk->throttled = false;
 }
 
 static void blk_destroy(struct virtio_dev *d)
@@ -351,6 +416,8 @@ static void blk_destroy(struct virtio_dev *d)
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
 
 	virtio_dev_stop(d);
+	if (blk->unthrottle.fd >= 0)
+		close(blk->unthrottle.fd);
 	block_close(&blk->disk);
 	virtio_dev_fini(d);
 	free(blk->free);
@@ -420,10 +487,19 @@ static int blk_setup(struct virtio_blk *blk, const struct gmem *gm, const struct
 	if (o->serial)
 		memcpy(blk->id, o->serial, strnlen(o->serial, sizeof(blk->id)));
 
+	blk->clock_ns = o->clock_ns ? o->clock_ns : blk_monotonic_ns;
+	tb_init(&blk->bw, o->bw, blk->clock_ns());
+	tb_init(&blk->ops, o->iops, blk->clock_ns());
 	blk->done.fd = blk->disk.efd;
 	blk->done.cb = blk_completions;
 	ret = evloop_add(&blk->dev.loop, &blk->done, EPOLLIN);
-	return ret < 0 ? err_set(err, ret, "virtio-blk: epoll: %s", strerror(-ret)) : 0;
+	blk->unthrottle.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	blk->unthrottle.cb = blk_unthrottle;
+	if (ret == 0 && blk->unthrottle.fd < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = evloop_add(&blk->dev.loop, &blk->unthrottle, EPOLLIN);
+	return ret < 0 ? err_set(err, ret, "virtio-blk: %s", strerror(-ret)) : 0;
 }
 
 int virtio_blk_create(const struct gmem *gm, const struct virtio_blk_opts *o,
@@ -435,6 +511,7 @@ int virtio_blk_create(const struct gmem *gm, const struct virtio_blk_opts *o,
 	if (!blk)
 		return err_set(err, -ENOMEM, "virtio-blk: out of memory");
 	blk->disk.fd = blk->disk.efd = -1;
+	blk->unthrottle.fd = -1;
 	ret = blk_setup(blk, gm, o, err);
 	if (ret < 0) {
 		blk_destroy(&blk->dev);

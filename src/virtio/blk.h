@@ -38,8 +38,11 @@
 struct virtio_blk_opts {
 	const char *path;
 	bool readonly;
-	bool direct;	    /* cache=none */
-	const char *serial; /* what GET_ID returns, at most 20 bytes; NULL: none */
+	bool direct;		    /* cache=none */
+	const char *serial;	    /* what GET_ID returns, at most 20 bytes; NULL: none */
+	uint64_t bw;		    /* rate limit in bytes/s of data; 0: none */
+	uint64_t iops;		    /* rate limit in requests/s; 0: none */
+	uint64_t (*clock_ns)(void); /* monotonic time for the limits; NULL: CLOCK_MONOTONIC */
 };
 
 int virtio_blk_create(const struct gmem *gm, const struct virtio_blk_opts *o,

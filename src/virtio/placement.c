@@ -29,7 +29,9 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 		bo = (struct virtio_blk_opts){ .path = d->disk.path,
 					       .readonly = d->disk.readonly,
 					       .direct = d->disk.direct,
-					       .serial = d->disk.serial };
+					       .serial = d->disk.serial,
+					       .bw = d->disk.bw,
+					       .iops = d->disk.iops };
 		return virtio_blk_create(&vm->gmem, &bo, out, err);
 	case VM_DEVICE_NET:
 		no = (struct virtio_net_opts){ .tap = d->net.tap, .has_mac = d->net.has_mac };

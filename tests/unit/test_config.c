@@ -87,7 +87,10 @@ static void test_devices_in_order(void **state)
 	vm_config_init(&c);
 	assert_int_equal(vm_config_add_disk(&c, "root.img", &err), 0);
 	assert_int_equal(vm_config_add_rng(&c, &err), 0);
-	assert_int_equal(vm_config_add_disk(&c, "data.img,readonly,cache=none,serial=d-1", &err),
+	assert_int_equal(vm_config_add_disk(&c,
+					    "data.img,readonly,cache=none,serial=d-1,bw=1048576,"
+					    "iops=100",
+					    &err),
 			 0);
 	assert_int_equal(c.nr_devices, 3);
 	assert_int_equal(c.devices[0].kind, VM_DEVICE_DISK);
@@ -99,6 +102,9 @@ static void test_devices_in_order(void **state)
 	assert_true(c.devices[2].disk.readonly);
 	assert_true(c.devices[2].disk.direct);
 	assert_string_equal(c.devices[2].disk.serial, "d-1");
+	assert_int_equal(c.devices[2].disk.bw, 1048576);
+	assert_int_equal(c.devices[2].disk.iops, 100);
+	assert_int_equal(c.devices[0].disk.bw, 0);
 	assert_int_equal(vm_config_add_rng(&c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "twice"));
 	vm_config_fini(&c);
@@ -145,6 +151,10 @@ static void test_bad_disk_specs(void **state)
 		"a.img,serial=",
 		"a.img,serial=x\ty",
 		"a.img,serial=0123456789abcdefghijk",
+		"a.img,bw=0",
+		"a.img,iops=-1",
+		"a.img,bw=1M",
+		"a.img,iops=10000000001",
 	};
 	struct vm_config c;
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "virtio/blk.h"
@@ -408,6 +409,39 @@ static void test_direct_io(void **state)
 	assert_memory_equal(file, buf, sizeof(file));
 }
 
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
+}
+
+/* 10 requests a second: ten go at once, the eleventh when the clock allows. */
+static void test_iops_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_opts o = { .path = f->path, .iops = 10, .clock_ns = fake_clock };
+	struct timespec pause = { 0, 150 * 1000 * 1000 };
+	struct err err = { { 0 } };
+	uint32_t len;
+
+	vm_detach(f->dev, f->t);
+	__atomic_store_n(&fake_now, 1000000000ULL, __ATOMIC_SEQ_CST);
+	assert_int_equal(virtio_blk_create(&f->vd.gm, &o, &f->dev, &err), 0);
+	f->t = vm_attach(f->dev);
+	assert_int_equal(vm_setup(f->t, &f->vd, features, 1), 15);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 0, 512, true, &len), 0);
+	*(uint8_t *)vd_ptr(&f->vd, 0x9000) = 0xff;
+	vd_publish(&f->vd, 0);
+	vm_wr(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	nanosleep(&pause, NULL); /* the device's own timer fires; its clock says wait */
+	assert_int_equal(vd_take_used(&f->vd, &len), -1);
+	__atomic_store_n(&fake_now, 1100000000ULL, __ATOMIC_SEQ_CST);
+	assert_int_equal(vm_wait_used(f->t, &f->vd, &len), 0);
+	assert_int_equal(*(uint8_t *)vd_ptr(&f->vd, 0x9000), 0);
+}
+
 static void test_image_is_locked(void **state)
 {
 	struct fixture *f = *state;
@@ -465,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_discard_and_write_zeroes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iops_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_is_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_chain_needs_reset, setup, teardown),
