@@ -120,16 +120,22 @@ static bool disk_serial_ok(const char *s)
 	return true;
 }
 
-/* bw=BYTES_PER_SECOND or iops=REQUESTS_PER_SECOND, 1 to 10^10. */
-static int disk_rate(struct vm_disk *d, const char *opt, struct err *err)
+/* A rate option NAME=N (per second), 1 to 10^10, for flag `flag`. */
+static int parse_rate(const char *flag, const char *opt, uint64_t *out, struct err *err)
 {
-	bool bw = opt[0] == 'b';
 	const char *v = strchr(opt, '=') + 1;
 
-	if (parse_u64(v, 1, TB_MAX_RATE, bw ? &d->bw : &d->iops) < 0)
-		return err_set(err, -EINVAL, "--disk: %s must be a number from 1 to %llu, not '%s'",
-			       bw ? "bw (bytes/s)" : "iops", (unsigned long long)TB_MAX_RATE, v);
+	if (parse_u64(v, 1, TB_MAX_RATE, out) < 0)
+		return err_set(err, -EINVAL,
+			       "%s: %.*s must be a number from 1 to %llu (per second), "
+			       "not '%s'",
+			       flag, (int)(v - 1 - opt), opt, (unsigned long long)TB_MAX_RATE, v);
 	return 0;
+}
+
+static int disk_rate(struct vm_disk *d, const char *opt, struct err *err)
+{
+	return parse_rate("--disk", opt, opt[0] == 'b' ? &d->bw : &d->iops, err);
 }
 
 static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
@@ -230,7 +236,12 @@ static int net_option(struct vm_net *net, const char *opt, struct err *err)
 		net->has_mac = true;
 		return 0;
 	}
-	return err_set(err, -EINVAL, "--net: unknown option '%s' (expected tap=NAME or mac=MAC)",
+	if (strncmp(opt, "bw=", 3) == 0)
+		return parse_rate("--net", opt, &net->bw, err);
+	if (strncmp(opt, "pps=", 4) == 0)
+		return parse_rate("--net", opt, &net->pps, err);
+	return err_set(err, -EINVAL,
+		       "--net: unknown option '%s' (expected tap=NAME, mac=MAC, bw=B or pps=N)",
 		       opt);
 }
 

@@ -38,6 +38,8 @@ struct vm_net {
 	char *tap;
 	bool has_mac;
 	uint8_t mac[6];
+	uint64_t bw;  /* bytes/s each way, 0: no limit */
+	uint64_t pps; /* frames/s each way, 0: no limit */
 };
 
 struct vm_device {
@@ -74,7 +76,7 @@ int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err)
 /* Adds a disk from "PATH[,readonly][,cache=none|writeback][,serial=ID][,bw=B][,iops=N]". */
 int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
-/* Adds a network device from "tap=NAME[,mac=XX:XX:XX:XX:XX:XX]". */
+/* Adds a network device from "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,bw=B][,pps=N]". */
 int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
 /*

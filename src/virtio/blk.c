@@ -2,13 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "backends/block.h"
 #include "util/log.h"
-#include "util/tokenbucket.h"
+#include "util/ratelimit.h"
 #include "virtio/blk.h"
 
 #define BLK_QUEUE_SIZE	256
@@ -73,10 +70,8 @@ struct virtio_blk {
 	struct ev_handler done;
 	struct blk_config config;
 	char id[VIRTIO_BLK_ID_BYTES];
-	struct token_bucket bw, ops;
-	uint64_t (*clock_ns)(void);
-	struct ev_handler unthrottle; /* timerfd: the limits allow the next request */
-	bool throttled;
+	struct rate_limit limit;
+	struct ev_handler unthrottle; /* the limit's timer */
 	struct blk_slot *slots;
 	uint16_t *free; /* stack of free slot indices */
 	unsigned int nfree;
@@ -275,36 +270,12 @@ static void blk_limits(struct virtio_blk *blk, struct blk_limits *lim)
 	lim->features = blk->dev.guest_features;
 }
 
-static uint64_t blk_monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Charges a request to the rate limits; false (and the timer armed) when it
- * has to wait. Reads and writes cost their bytes; every request costs an op.
- */
+/* Reads and writes cost their bytes; every request costs an operation. */
 static bool blk_admit(struct virtio_blk *blk, const struct blk_request *r)
 {
-	uint64_t bytes = r->action == BLK_READ || r->action == BLK_WRITE ? r->len : 0;
-	uint64_t now = blk->clock_ns(), wait;
-	struct itimerspec its = { 0 };
+	bool data = r->action == BLK_READ || r->action == BLK_WRITE;
 
-	wait = MAX(tb_wait_ns(&blk->bw, bytes, now), tb_wait_ns(&blk->ops, 1, now));
-	if (wait == 0) {
-		tb_take(&blk->bw, bytes);
-		tb_take(&blk->ops, 1);
-		return true;
-	}
-	its.it_value.tv_sec = (time_t)(wait / 1000000000ULL);
-	its.it_value.tv_nsec = (long)(wait % 1000000000ULL);
-	if (timerfd_settime(blk->unthrottle.fd, 0, &its, NULL) < 0)
-		return true; /* cannot wait: do not stall the disk */
-	blk->throttled = true;
-	return false;
+	return rate_limit_admit(&blk->limit, data ? r->len : 0);
 }
 
 /* Takes every available request; false when the driver broke the rules. */
@@ -341,7 +312,7 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
 
-	if (blk->throttled)
+	if (blk->limit.waiting)
 		return; /* the timer resumes the queue */
 	if (!blk_take_requests(blk, &d->queues[q]))
 		virtio_dev_broken(d, "bad descriptor chain in the request queue");
@@ -367,13 +338,9 @@ static void blk_completions(struct ev_handler *h, uint32_t events)
 static void blk_unthrottle(struct ev_handler *h, uint32_t events)
 {
 	struct virtio_blk *blk = container_of(h, struct virtio_blk, unthrottle);
-	uint64_t v;
 
-	if (read(h->fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: a stale wake-up after a reset disarmed the timer. */
-	}
 	pthread_mutex_lock(&blk->dev.lock);
-	blk->throttled = false;
+	rate_limit_clear(&blk->limit);
 	if (blk->dev.active && blk->dev.queues[0].ready)
 		blk_queue_notify(&blk->dev, 0);
 	pthread_mutex_unlock(&blk->dev.lock);
@@ -403,12 +370,9 @@ static void blk_reset(struct virtio_dev *d)
 {
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
 
-	struct itimerspec off = { 0 };
-
 	block_reap(&blk->disk, true, NULL, NULL);
 	blk_reset_slots(blk);
-	timerfd_settime(blk->unthrottle.fd, 0, &off, NULL);
-	blk->throttled = false;
+	rate_limit_clear(&blk->limit);
 }
 
 static void blk_destroy(struct virtio_dev *d)
@@ -416,8 +380,7 @@ static void blk_destroy(struct virtio_dev *d)
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
 
 	virtio_dev_stop(d);
-	if (blk->unthrottle.fd >= 0)
-		close(blk->unthrottle.fd);
+	rate_limit_fini(&blk->limit);
 	block_close(&blk->disk);
 	virtio_dev_fini(d);
 	free(blk->free);
@@ -487,16 +450,12 @@ static int blk_setup(struct virtio_blk *blk, const struct gmem *gm, const struct
 	if (o->serial)
 		memcpy(blk->id, o->serial, strnlen(o->serial, sizeof(blk->id)));
 
-	blk->clock_ns = o->clock_ns ? o->clock_ns : blk_monotonic_ns;
-	tb_init(&blk->bw, o->bw, blk->clock_ns());
-	tb_init(&blk->ops, o->iops, blk->clock_ns());
 	blk->done.fd = blk->disk.efd;
 	blk->done.cb = blk_completions;
 	ret = evloop_add(&blk->dev.loop, &blk->done, EPOLLIN);
-	blk->unthrottle.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	blk->unthrottle.cb = blk_unthrottle;
-	if (ret == 0 && blk->unthrottle.fd < 0)
-		ret = -errno;
+	if (ret == 0)
+		ret = rate_limit_init(&blk->limit, o->bw, o->iops, o->clock_ns);
+	blk->unthrottle = (struct ev_handler){ .fd = blk->limit.timer_fd, .cb = blk_unthrottle };
 	if (ret == 0)
 		ret = evloop_add(&blk->dev.loop, &blk->unthrottle, EPOLLIN);
 	return ret < 0 ? err_set(err, ret, "virtio-blk: %s", strerror(-ret)) : 0;
@@ -511,7 +470,7 @@ int virtio_blk_create(const struct gmem *gm, const struct virtio_blk_opts *o,
 	if (!blk)
 		return err_set(err, -ENOMEM, "virtio-blk: out of memory");
 	blk->disk.fd = blk->disk.efd = -1;
-	blk->unthrottle.fd = -1;
+	blk->limit.timer_fd = -1;
 	ret = blk_setup(blk, gm, o, err);
 	if (ret < 0) {
 		blk_destroy(&blk->dev);

@@ -8,6 +8,7 @@
 
 #include "backends/tap.h"
 #include "util/log.h"
+#include "util/ratelimit.h"
 #include "virtio/net.h"
 
 #define NET_QUEUE_SIZE	    256
@@ -30,6 +31,9 @@ struct virtio_net {
 	bool backend_dead; /* no longer in the epoll set */
 	uint8_t *frame;	   /* a received frame waiting for buffers, header first */
 	size_t frame_len;  /* 0: none */
+	bool frame_paid;   /* the waiting frame was charged to the receive limit */
+	struct rate_limit rx_limit, tx_limit;
+	struct ev_handler rx_timer, tx_timer;
 	struct net_config config;
 	struct iovec first[NET_MAX_SEGS]; /* the first receive chain of a frame */
 	struct iovec iov[NET_MAX_SEGS];
@@ -52,7 +56,14 @@ static bool net_tx(struct virtio_net *n)
 	struct vq_chain c = { .iov = n->iov, .cap = NET_MAX_SEGS };
 	int ret;
 
+	if (n->tx_limit.waiting)
+		return true; /* its timer resumes the queue */
 	while ((ret = vq_next(vq, &c)) > 0) {
+		if (!rate_limit_admit(&n->tx_limit,
+				      c.out_len - MIN(c.out_len, VIRTIO_NET_HDR_LEN))) {
+			vq_unpop(vq, 1);
+			return true;
+		}
 		if (c.n_in || c.out_len <= VIRTIO_NET_HDR_LEN ||
 		    c.out_len > VIRTIO_NET_MAX_FRAME_LEN)
 			LOG_RATELIMIT(LOG_WARN, 5, "%s: dropped a malformed frame (%u bytes)",
@@ -146,6 +157,7 @@ static int net_rx_deliver(struct virtio_net *n)
 				      n->dev.name, n->frame_len - VIRTIO_NET_HDR_LEN);
 			vq_unpop(vq, k);
 			n->frame_len = 0;
+			n->frame_paid = false;
 			return 1;
 		}
 	}
@@ -153,6 +165,7 @@ static int net_rx_deliver(struct virtio_net *n)
 	for (uint16_t i = 0; i < k; i++)
 		vq_push(vq, n->heads[i], n->lens[i]);
 	n->frame_len = 0;
+	n->frame_paid = false;
 	return 1;
 }
 
@@ -162,7 +175,11 @@ static bool net_rx(struct virtio_net *n)
 	struct virtqueue *vq = &n->dev.queues[NET_RXQ];
 	int ret;
 
-	while (net_rx_fetch(n)) {
+	while (!n->rx_limit.waiting && net_rx_fetch(n)) {
+		if (!n->frame_paid &&
+		    !rate_limit_admit(&n->rx_limit, n->frame_len - VIRTIO_NET_HDR_LEN))
+			break; /* its timer comes back for this frame */
+		n->frame_paid = true;
 		ret = net_rx_deliver(n);
 		if (ret < 0)
 			return false;
@@ -170,7 +187,7 @@ static bool net_rx(struct virtio_net *n)
 		if (ret == 0 && !vq_want_more(vq))
 			break;
 	}
-	/* A waiting frame means no buffers: leave the tap unread until there are some. */
+	/* A waiting frame (no buffers, or over the limit): leave the tap unread meanwhile. */
 	net_watch_backend(n, n->frame_len == 0);
 	return true;
 }
@@ -202,6 +219,35 @@ static void net_backend_ready(struct ev_handler *h, uint32_t events)
 		net_watch_backend(n, false);
 	}
 	pthread_mutex_unlock(&n->dev.lock);
+}
+
+static void net_limit_expired(struct virtio_net *n, struct rate_limit *rl, unsigned int q)
+{
+	bool ok;
+
+	pthread_mutex_lock(&n->dev.lock);
+	rate_limit_clear(rl);
+	if (n->dev.active && n->dev.queues[q].ready) {
+		ok = q == NET_TXQ ? net_tx(n) : net_rx(n);
+		if (!ok)
+			virtio_dev_broken(&n->dev, "bad descriptor chain");
+		virtio_dev_signal_used(&n->dev, q);
+	}
+	pthread_mutex_unlock(&n->dev.lock);
+}
+
+static void net_rx_timer(struct ev_handler *h, uint32_t events)
+{
+	struct virtio_net *n = container_of(h, struct virtio_net, rx_timer);
+
+	net_limit_expired(n, &n->rx_limit, NET_RXQ);
+}
+
+static void net_tx_timer(struct ev_handler *h, uint32_t events)
+{
+	struct virtio_net *n = container_of(h, struct virtio_net, tx_timer);
+
+	net_limit_expired(n, &n->tx_limit, NET_TXQ);
 }
 
 static void net_read_config(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
@@ -246,6 +292,9 @@ static void net_reset(struct virtio_dev *d)
 
 	net_watch_backend(n, false);
 	n->frame_len = 0;
+	n->frame_paid = false;
+	rate_limit_clear(&n->rx_limit);
+	rate_limit_clear(&n->tx_limit);
 	/* Frames already in the tap must not carry offloads the next driver may refuse. */
 	if (n->tap && tap_set_offload(n->fd, 0) < 0)
 		log_warn("%s: cannot reset the tap's offloads: %s", n->dev.name, strerror(errno));
@@ -256,6 +305,8 @@ static void net_destroy(struct virtio_dev *d)
 	struct virtio_net *n = container_of(d, struct virtio_net, dev);
 
 	virtio_dev_fini(d);
+	rate_limit_fini(&n->tx_limit);
+	rate_limit_fini(&n->rx_limit);
 	if (n->fd >= 0)
 		close(n->fd);
 	free(n->frame);
@@ -269,6 +320,21 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.destroy = net_destroy,
 };
+
+static int net_limits_init(struct virtio_net *n, const struct virtio_net_opts *o)
+{
+	int ret = rate_limit_init(&n->rx_limit, o->bw, o->pps, o->clock_ns);
+
+	if (ret == 0)
+		ret = rate_limit_init(&n->tx_limit, o->bw, o->pps, o->clock_ns);
+	n->rx_timer = (struct ev_handler){ .fd = n->rx_limit.timer_fd, .cb = net_rx_timer };
+	n->tx_timer = (struct ev_handler){ .fd = n->tx_limit.timer_fd, .cb = net_tx_timer };
+	if (ret == 0)
+		ret = evloop_add(&n->dev.loop, &n->rx_timer, EPOLLIN);
+	if (ret == 0)
+		ret = evloop_add(&n->dev.loop, &n->tx_timer, EPOLLIN);
+	return ret;
+}
 
 static uint64_t net_features(const struct virtio_net_opts *o)
 {
@@ -293,6 +359,7 @@ int virtio_net_create_fd(const struct gmem *gm, int fd, bool tap, const struct v
 	}
 	n->fd = fd;
 	n->tap = tap;
+	n->rx_limit.timer_fd = n->tx_limit.timer_fd = -1;
 	ret = virtio_dev_init(&n->dev, "virtio-net", VIRTIO_ID_NET, net_features(o), 2,
 			      NET_QUEUE_SIZE, sizeof(n->config), &net_ops, gm);
 	n->frame = malloc(VIRTIO_NET_MAX_FRAME_LEN);
@@ -304,6 +371,8 @@ int virtio_net_create_fd(const struct gmem *gm, int fd, bool tap, const struct v
 	n->backend = (struct ev_handler){ .fd = fd, .cb = net_backend_ready };
 	if (ret == 0)
 		ret = evloop_add(&n->dev.loop, &n->backend, 0);
+	if (ret == 0)
+		ret = net_limits_init(n, o);
 	if (ret < 0) {
 		net_destroy(&n->dev);
 		return err_set(err, ret, "virtio-net: %s", strerror(-ret));

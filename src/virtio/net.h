@@ -33,6 +33,9 @@ struct virtio_net_opts {
 	const char *tap; /* tap interface name */
 	bool has_mac;
 	uint8_t mac[6];
+	uint64_t bw;		    /* bytes/s in each direction; 0: no limit */
+	uint64_t pps;		    /* frames/s in each direction; 0: no limit */
+	uint64_t (*clock_ns)(void); /* time for the limits; NULL: CLOCK_MONOTONIC */
 };
 
 int virtio_net_create(const struct gmem *gm, const struct virtio_net_opts *o,

@@ -34,7 +34,10 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 					       .iops = d->disk.iops };
 		return virtio_blk_create(&vm->gmem, &bo, out, err);
 	case VM_DEVICE_NET:
-		no = (struct virtio_net_opts){ .tap = d->net.tap, .has_mac = d->net.has_mac };
+		no = (struct virtio_net_opts){ .tap = d->net.tap,
+					       .has_mac = d->net.has_mac,
+					       .bw = d->net.bw,
+					       .pps = d->net.pps };
 		memcpy(no.mac, d->net.mac, sizeof(no.mac));
 		return virtio_net_create(&vm->gmem, &no, out, err);
 	case VM_DEVICE_CONSOLE:

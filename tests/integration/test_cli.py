@@ -69,8 +69,10 @@ def test_no_arguments_is_a_usage_error():
     (["run", "--kernel", "k", "--disk", "x.img,serial=123456789012345678901"],
      "serial must be 1 to 20"),
     (["run", "--kernel", "k", "--disk", "x.img,serial=a b"], "serial must be"),
-    (["run", "--kernel", "k", "--disk", "x.img,bw=0"], "bw (bytes/s) must be a number"),
-    (["run", "--kernel", "k", "--disk", "x.img,iops=lots"], "iops must be a number"),
+    (["run", "--kernel", "k", "--disk", "x.img,bw=0"], "--disk: bw must be a number"),
+    (["run", "--kernel", "k", "--disk", "x.img,iops=lots"], "--disk: iops must be a number"),
+    (["run", "--kernel", "k", "--net", "tap=t0,pps=0"], "--net: pps must be a number"),
+    (["run", "--kernel", "k", "--net", "tap=t0,bw=1e6"], "--net: bw must be a number"),
     (["run", "--kernel", "k", "--rng", "--rng"], "--rng: given twice"),
     (["run", "--kernel", "k", "--vsock", "cid=3,uds=/tmp/v"], "--vsock: not available"),
 

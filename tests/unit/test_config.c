@@ -121,13 +121,18 @@ static void test_net_specs(void **state)
 		"tap=t0,mac=06:00:00:00:00:01:",
 		"tap=t0,mac=+6:00:00:00:00:01",
 		"tap=t0,queues=2",
+		"tap=t0,bw=0",
+		"tap=t0,pps=x",
 	};
 	struct vm_config c;
 	struct err err = { { 0 } };
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_add_net(&c, "tap=tap0,mac=06:00:AC:10:00:02", &err), 0);
+	assert_int_equal(
+		vm_config_add_net(&c, "tap=tap0,mac=06:00:AC:10:00:02,bw=125000,pps=50", &err), 0);
+	assert_int_equal(c.devices[0].net.bw, 125000);
+	assert_int_equal(c.devices[0].net.pps, 50);
 	assert_int_equal(c.devices[0].kind, VM_DEVICE_NET);
 	assert_string_equal(c.devices[0].net.tap, "tap0");
 	assert_true(c.devices[0].net.has_mac);

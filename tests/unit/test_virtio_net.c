@@ -28,10 +28,17 @@ struct fixture {
 
 static const uint8_t mac[6] = { 0x06, 0x00, 0xac, 0x10, 0x00, 0x02 };
 
-static int setup(void **state)
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
+}
+
+static int setup_with(void **state, uint64_t pps)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct virtio_net_opts o = { .has_mac = true };
+	struct virtio_net_opts o = { .has_mac = true, .pps = pps, .clock_ns = fake_clock };
 	struct err err = { { 0 } };
 	int sv[2];
 
@@ -44,6 +51,18 @@ static int setup(void **state)
 	f->t = vm_attach(f->dev);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 0);
+}
+
+/* 10 frames a second each way: the eleventh received waits for the clock. */
+static int setup_limited(void **state)
+{
+	__atomic_store_n(&fake_now, 5000000000ULL, __ATOMIC_SEQ_CST);
+	return setup_with(state, 10);
 }
 
 static int teardown(void **state)
@@ -222,6 +241,30 @@ static void test_frame_too_big_for_the_buffer_is_dropped(void **state)
 	assert_int_equal(len, HDR + 300);
 }
 
+static void test_receive_rate_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec pause = { 0, 150 * 1000 * 1000 };
+	uint32_t len;
+	int got = 0;
+
+	start(f, 0);
+	for (uint16_t i = 0; i < 12; i++)
+		post_rx(f, i, HDR + 1514);
+	kick(f, 0);
+	for (int i = 0; i < 11; i++)
+		send_from_wire(f, 60);
+	while (got < 10 && vm_wait_irq(f->t))
+		while (vd_take_used(&f->rx, &len) >= 0)
+			got++;
+	assert_int_equal(got, 10);
+	nanosleep(&pause, NULL); /* the limit's timer fires; the clock still says wait */
+	assert_int_equal(vd_take_used(&f->rx, &len), -1);
+	__atomic_store_n(&fake_now, 5100000000ULL, __ATOMIC_SEQ_CST);
+	assert_int_equal(vm_wait_used(f->t, &f->rx, &len), 10);
+	assert_int_equal(len, HDR + 60);
+}
+
 static void test_readable_receive_buffer_needs_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -248,6 +291,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_readable_receive_buffer_needs_reset, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_receive_rate_limit, setup_limited, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
