@@ -186,10 +186,9 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 			return usage_error("%s", err.msg);
 		return 0;
 	case OPT_LATER:
-
 		fprintf(stderr,
-			"ember: --%s: not available in this build yet (virtio devices and "
-			"the API come in later releases)\n",
+			"ember: --%s: not available in this build yet (vsock and the API come "
+			"in later releases)\n",
 			optname);
 		return EXIT_USAGE;
 	default:
