@@ -107,6 +107,13 @@ def make_disk(path, size, seed):
     return bytes(data)
 
 
+def make_blk_disks(tmp_path):
+    """The two images the guest's virtio-blk test expects: d0 (1 MiB, to be
+    written) and d1 (512 KiB, to be attached read-only), with their bytes."""
+    d0, d1 = tmp_path / "d0.img", tmp_path / "d1.img"
+    return d0, make_disk(d0, 1 << 20, seed=1), d1, make_disk(d1, 512 << 10, seed=2)
+
+
 def blk_image_after(before):
     """A writable disk's image after the guest's virtio-blk test."""
     return b"".join(written_sector(s) for s in range(8)) + before[8 * SECTOR:]

@@ -15,13 +15,17 @@ void vm_config_init(struct vm_config *c)
 	c->serial = SERIAL_STDIO;
 }
 
+static void vm_device_free(struct vm_device *d)
+{
+	free(d->disk.path);
+	free(d->disk.serial);
+	free(d->net.tap);
+}
+
 void vm_config_fini(struct vm_config *c)
 {
-	for (unsigned int i = 0; i < c->nr_devices; i++) {
-		free(c->devices[i].disk.path);
-		free(c->devices[i].disk.serial);
-		free(c->devices[i].net.tap);
-	}
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		vm_device_free(&c->devices[i]);
 	free(c->devices);
 	free(c->kernel_path);
 	free(c->initrd_path);
@@ -99,11 +103,7 @@ static struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_devic
 /* Takes back a device whose spec did not parse, so a failed add changes nothing. */
 static int vm_config_drop_last(struct vm_config *c, int ret)
 {
-	struct vm_device *d = &c->devices[--c->nr_devices];
-
-	free(d->disk.path);
-	free(d->disk.serial);
-	free(d->net.tap);
+	vm_device_free(&c->devices[--c->nr_devices]);
 	return ret;
 }
 
@@ -138,8 +138,30 @@ static int disk_rate(struct vm_disk *d, const char *opt, struct err *err)
 	return parse_rate("--disk", opt, opt[0] == 'b' ? &d->bw : &d->iops, err);
 }
 
-static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
+/* Calls `fn` on each comma-separated word of `spec` until one fails. */
+static int for_each_option(const char *spec, int (*fn)(void *ctx, const char *opt, struct err *err),
+			   void *ctx, struct err *err)
 {
+	char *copy = strdup(spec), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && ret == 0; tok = strtok_r(NULL, ",", &save))
+		ret = fn(ctx, tok, err);
+	free(copy);
+	return ret;
+}
+
+/* The first word is the path, the others options. */
+static int disk_option(void *ctx, const char *opt, struct err *err)
+{
+	struct vm_disk *d = ctx;
+
+	if (!d->path) {
+		d->path = strdup(opt);
+		return d->path ? 0 : err_set(err, -ENOMEM, "out of memory");
+	}
 	if (strcmp(opt, "readonly") == 0 || strcmp(opt, "ro") == 0) {
 		d->readonly = true;
 	} else if (strcmp(opt, "cache=none") == 0) {
@@ -167,38 +189,20 @@ static int disk_option(struct vm_disk *d, const char *opt, struct err *err)
 	return 0;
 }
 
-static int disk_parse(struct vm_disk *d, const char *spec, struct err *err)
-{
-	char *copy = strdup(spec), *save = NULL, *tok;
-	int ret = 0;
-
-	if (!copy)
-		return err_set(err, -ENOMEM, "out of memory");
-	tok = strtok_r(copy, ",", &save);
-	if (!tok || spec[0] == ',') {
-		ret = err_set(err, -EINVAL,
-			      "--disk: expected PATH[,readonly][,cache=none]"
-			      "[,serial=ID], not '%s'",
-			      spec);
-	} else {
-		d->path = strdup(tok);
-		if (!d->path)
-			ret = err_set(err, -ENOMEM, "out of memory");
-	}
-	while (ret == 0 && (tok = strtok_r(NULL, ",", &save)))
-		ret = disk_option(d, tok, err);
-	free(copy);
-	return ret;
-}
-
 int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err)
 {
-	struct vm_device *d = vm_config_new_device(c, VM_DEVICE_DISK, err);
+	struct vm_device *d;
 	int ret;
 
+	if (spec[0] == '\0' || spec[0] == ',')
+		return err_set(err, -EINVAL,
+			       "--disk: expected PATH[,readonly][,cache=none][,serial=ID]"
+			       "[,bw=B][,iops=N], not '%s'",
+			       spec);
+	d = vm_config_new_device(c, VM_DEVICE_DISK, err);
 	if (!d)
 		return -EINVAL;
-	ret = disk_parse(&d->disk, spec, err);
+	ret = for_each_option(spec, disk_option, &d->disk, err);
 	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
 }
 
@@ -220,8 +224,10 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return mac[0] & 1 ? -EINVAL : 0;
 }
 
-static int net_option(struct vm_net *net, const char *opt, struct err *err)
+static int net_option(void *ctx, const char *opt, struct err *err)
 {
+	struct vm_net *net = ctx;
+
 	if (strncmp(opt, "tap=", 4) == 0 && opt[4]) {
 		free(net->tap);
 		net->tap = strdup(opt + 4);
@@ -248,17 +254,11 @@ static int net_option(struct vm_net *net, const char *opt, struct err *err)
 int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err)
 {
 	struct vm_device *d = vm_config_new_device(c, VM_DEVICE_NET, err);
-	char *copy, *save = NULL, *tok;
-	int ret = 0;
+	int ret;
 
 	if (!d)
 		return -EINVAL;
-	copy = strdup(spec);
-	if (!copy)
-		return vm_config_drop_last(c, err_set(err, -ENOMEM, "out of memory"));
-	for (tok = strtok_r(copy, ",", &save); tok && ret == 0; tok = strtok_r(NULL, ",", &save))
-		ret = net_option(&d->net, tok, err);
-	free(copy);
+	ret = for_each_option(spec, net_option, &d->net, err);
 	if (ret == 0 && !d->net.tap)
 		ret = err_set(err, -EINVAL, "--net: expected tap=NAME[,mac=MAC], not '%s'", spec);
 	return ret < 0 ? vm_config_drop_last(c, ret) : 0;

@@ -288,19 +288,16 @@ static bool blk_take_requests(struct virtio_blk *blk, struct virtqueue *vq)
 	while (blk->nfree) {
 		struct blk_slot *s = &blk->slots[blk->free[blk->nfree - 1]];
 		struct vq_chain c = { .iov = s->chain, .cap = BLK_CHAIN_MAX };
-		int ret = vq_pop(vq, &c);
+		int ret = vq_next(vq, &c);
 
-		if (ret == 0 && !vq_enable_notify(vq))
-			return true;
 		if (ret == 0)
-			continue;
+			return true;
 		if (ret < 0 || virtio_blk_parse(&c, &lim, &r, s->data, BLK_CHAIN_MAX) < 0)
 			return false;
 		if (r.action != BLK_DONE && !blk_admit(blk, &r)) {
 			vq_unpop(vq, 1); /* taken again when the timer fires */
 			return true;
 		}
-		vq_disable_notify(vq);
 		blk->nfree--;
 		s->head = c.head;
 		blk_start(blk, s, &r);

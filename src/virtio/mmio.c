@@ -140,6 +140,17 @@ static uint32_t mmio_read_reg(struct virtio_mmio *t, uint64_t off)
 	return mmio_read_queue_reg(t, off);
 }
 
+/* Registers below the config space take aligned 32-bit accesses only (4.2.2.2). */
+static bool mmio_reg_access_ok(const struct virtio_dev *d, const char *what, uint64_t off,
+			       uint32_t len)
+{
+	if (len == 4 && !(off & 3))
+		return true;
+	LOG_ONCE(LOG_WARN, "%s: %u-byte %s of register 0x%llx ignored", d->name, len, what,
+		 (unsigned long long)off);
+	return false;
+}
+
 static void mmio_read(void *opaque, uint64_t off, void *data, uint32_t len)
 {
 	struct virtio_mmio *t = opaque;
@@ -153,9 +164,7 @@ static void mmio_read(void *opaque, uint64_t off, void *data, uint32_t len)
 			d->ops->read_config(d, (uint32_t)off, data, len);
 		else
 			memset(data, 0, len);
-	} else if (len != 4 || (off & 3)) {
-		LOG_ONCE(LOG_WARN, "%s: %u-byte read of register 0x%llx ignored", d->name, len,
-			 (unsigned long long)off);
+	} else if (!mmio_reg_access_ok(d, "read", off, len)) {
 		memset(data, 0, len);
 	} else {
 		v = mmio_read_reg(t, off);
@@ -340,10 +349,7 @@ static void mmio_write(void *opaque, uint64_t off, const void *data, uint32_t le
 		off -= REG_CONFIG;
 		if (off + len <= d->config_size && d->ops->write_config)
 			d->ops->write_config(d, (uint32_t)off, data, len);
-	} else if (len != 4 || (off & 3)) {
-		LOG_ONCE(LOG_WARN, "%s: %u-byte write of register 0x%llx ignored", d->name, len,
-			 (unsigned long long)off);
-	} else {
+	} else if (mmio_reg_access_ok(d, "write", off, len)) {
 		memcpy(&v, data, 4);
 		mmio_write_reg(t, off, v);
 	}

@@ -212,9 +212,7 @@ static void net_backend_ready(struct ev_handler *h, uint32_t events)
 		/* epoll reports these whatever we asked for: without this, a spin. */
 		net_backend_gone(n, "error or hang-up");
 	} else if (n->dev.active && n->dev.queues[NET_RXQ].ready) {
-		if (!net_rx(n))
-			virtio_dev_broken(&n->dev, "bad descriptor chain in the receive queue");
-		virtio_dev_signal_used(&n->dev, NET_RXQ);
+		net_queue_notify(&n->dev, NET_RXQ);
 	} else {
 		net_watch_backend(n, false);
 	}
@@ -223,16 +221,10 @@ static void net_backend_ready(struct ev_handler *h, uint32_t events)
 
 static void net_limit_expired(struct virtio_net *n, struct rate_limit *rl, unsigned int q)
 {
-	bool ok;
-
 	pthread_mutex_lock(&n->dev.lock);
 	rate_limit_clear(rl);
-	if (n->dev.active && n->dev.queues[q].ready) {
-		ok = q == NET_TXQ ? net_tx(n) : net_rx(n);
-		if (!ok)
-			virtio_dev_broken(&n->dev, "bad descriptor chain");
-		virtio_dev_signal_used(&n->dev, q);
-	}
+	if (n->dev.active && n->dev.queues[q].ready)
+		net_queue_notify(&n->dev, q);
 	pthread_mutex_unlock(&n->dev.lock);
 }
 

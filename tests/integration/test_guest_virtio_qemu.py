@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from emberlib import GUEST_ELF, GuestRun, check_blk_run, make_disk
+from emberlib import GUEST_ELF, GuestRun, check_blk_run, make_blk_disks
 
 QEMU = shutil.which("qemu-system-x86_64")
 
@@ -39,9 +39,7 @@ def test_virtio_rng():
 # without them (direct descriptors only, no event index).
 @pytest.mark.parametrize("ring_features", ["", ",indirect_desc=off,event_idx=off"])
 def test_virtio_blk(tmp_path, ring_features):
-    d0, d1 = tmp_path / "d0.img", tmp_path / "d1.img"
-    d0_before = make_disk(d0, 1 << 20, seed=1)
-    d1_before = make_disk(d1, 512 << 10, seed=2)
+    d0, d0_before, d1, d1_before = make_blk_disks(tmp_path)
     r = boot_qemu("virtio-blk", [
         "-drive", f"id=d0,file={d0},format=raw,if=none",
         "-device", f"virtio-blk-device,drive=d0,serial=ember-d0{ring_features}",

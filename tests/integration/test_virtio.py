@@ -7,7 +7,8 @@ import os
 import pytest
 
 from emberlib import (EMBER, GUEST_ELF, GUEST_IP, TAP, boot_guest, check_blk_run,
-                      check_console_run, check_responder_run, make_disk, netns_with_tap,
+                      check_console_run, check_responder_run, make_blk_disks, make_disk,
+                      netns_with_tap,
                       run_ember, run_responder_and_ping, talk_to_virtio_console)
 
 pytestmark = pytest.mark.usefixtures("kvm")
@@ -23,9 +24,7 @@ def test_virtio_rng():
 
 @pytest.mark.parametrize("cache", ["", ",cache=none"])
 def test_virtio_blk(tmp_path, cache):
-    d0, d1 = tmp_path / "d0.img", tmp_path / "d1.img"
-    d0_before = make_disk(d0, 1 << 20, seed=1)
-    d1_before = make_disk(d1, 512 << 10, seed=2)
+    d0, d0_before, d1, d1_before = make_blk_disks(tmp_path)
     r = boot_guest("virtio-blk", extra_args=["--disk", f"{d0},serial=ember-d0{cache}",
                                              "--disk", f"{d1},readonly{cache}"])
     check_blk_run(r, d0, d0_before, d1, d1_before)

@@ -409,13 +409,6 @@ static void test_direct_io(void **state)
 	assert_memory_equal(file, buf, sizeof(file));
 }
 
-static uint64_t fake_now;
-
-static uint64_t fake_clock(void)
-{
-	return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
-}
-
 /* 10 requests a second: ten go at once, the eleventh when the clock allows. */
 static void test_iops_limit(void **state)
 {
@@ -426,7 +419,7 @@ static void test_iops_limit(void **state)
 	uint32_t len;
 
 	vm_detach(f->dev, f->t);
-	__atomic_store_n(&fake_now, 1000000000ULL, __ATOMIC_SEQ_CST);
+	fake_clock_set(1000000000ULL);
 	assert_int_equal(virtio_blk_create(&f->vd.gm, &o, &f->dev, &err), 0);
 	f->t = vm_attach(f->dev);
 	assert_int_equal(vm_setup(f->t, &f->vd, features, 1), 15);
@@ -437,7 +430,7 @@ static void test_iops_limit(void **state)
 	vm_wr(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	nanosleep(&pause, NULL); /* the device's own timer fires; its clock says wait */
 	assert_int_equal(vd_take_used(&f->vd, &len), -1);
-	__atomic_store_n(&fake_now, 1100000000ULL, __ATOMIC_SEQ_CST);
+	fake_clock_set(1100000000ULL);
 	assert_int_equal(vm_wait_used(f->t, &f->vd, &len), 0);
 	assert_int_equal(*(uint8_t *)vd_ptr(&f->vd, 0x9000), 0);
 }

@@ -28,13 +28,6 @@ struct fixture {
 
 static const uint8_t mac[6] = { 0x06, 0x00, 0xac, 0x10, 0x00, 0x02 };
 
-static uint64_t fake_now;
-
-static uint64_t fake_clock(void)
-{
-	return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
-}
-
 static int setup_with(void **state, uint64_t pps)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -61,7 +54,7 @@ static int setup(void **state)
 /* 10 frames a second each way: the eleventh received waits for the clock. */
 static int setup_limited(void **state)
 {
-	__atomic_store_n(&fake_now, 5000000000ULL, __ATOMIC_SEQ_CST);
+	fake_clock_set(5000000000ULL);
 	return setup_with(state, 10);
 }
 
@@ -260,7 +253,7 @@ static void test_receive_rate_limit(void **state)
 	assert_int_equal(got, 10);
 	nanosleep(&pause, NULL); /* the limit's timer fires; the clock still says wait */
 	assert_int_equal(vd_take_used(&f->rx, &len), -1);
-	__atomic_store_n(&fake_now, 5100000000ULL, __ATOMIC_SEQ_CST);
+	fake_clock_set(5100000000ULL);
 	assert_int_equal(vm_wait_used(f->t, &f->rx, &len), 10);
 	assert_int_equal(len, HDR + 60);
 }
