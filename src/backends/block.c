@@ -168,11 +168,10 @@ void block_reap(struct block *b, bool wait, void (*done)(void *cookie, int res, 
 		void *ctx)
 {
 	struct io_uring_cqe *cqe;
-	uint64_t v;
+	eventfd_t v;
 
-	if (read(b->efd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: completions may still be there (the eventfd is a hint). */
-	}
+	/* EAGAIN is fine: completions may be there anyway (the eventfd is a hint). */
+	eventfd_read(b->efd, &v);
 	/* Waiting for entries that were queued but never submitted would hang. */
 	if (wait)
 		io_uring_submit(&b->ring);

@@ -124,14 +124,10 @@ static bool serial_rx_put(struct serial *s, uint8_t byte)
 /* Tells the host feeder, if it stopped on a full FIFO, that there is room again. */
 static void serial_wake_feeder(struct serial *s)
 {
-	uint64_t one = 1;
-
 	if (!s->rx_waiting)
 		return;
 	s->rx_waiting = false;
-	if (write(s->rx_space_efd, &one, sizeof(one)) < 0) {
-		/* Already signalled: the counter is non-zero. */
-	}
+	eventfd_write(s->rx_space_efd, 1); /* fails only when already signalled */
 }
 
 static uint8_t serial_rx_pop(struct serial *s)

@@ -17,7 +17,6 @@
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
 {
 	int expected = VM_RUNNING;
-	uint64_t one = 1;
 	va_list ap;
 
 	/* The first request wins; later ones (often consequences of it) are dropped. */
@@ -29,9 +28,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt,
 		vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
 		va_end(ap);
 	}
-	if (write(vm->stop_efd, &one, sizeof(one)) < 0) {
-		/* The counter cannot overflow with one write per VM. */
-	}
+	eventfd_write(vm->stop_efd, 1); /* cannot fail: one write per VM */
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(vm->vcpus[i]);
 }

@@ -67,7 +67,6 @@ static bool con_tx(struct virtio_console *c)
 static void con_queue_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_console *c = to_con(d);
-	uint64_t one = 1;
 
 	if (q == CON_TXQ) {
 		if (!con_tx(c))
@@ -76,17 +75,15 @@ static void con_queue_notify(struct virtio_dev *d, unsigned int q)
 		return;
 	}
 	/* New receive buffers: the host may push again. */
-	if (c->want_space && write(c->space_fd, &one, sizeof(one)) == sizeof(one))
+	if (c->want_space && eventfd_write(c->space_fd, 1) == 0)
 		c->want_space = false;
 }
 
 /* The guest's receive buffers ran out: have its next ones announced on space_fd. */
 static void con_wait_for_buffers(struct virtio_console *c, struct virtqueue *vq)
 {
-	uint64_t one = 1;
-
 	c->want_space = true;
-	if (vq_want_more(vq) && write(c->space_fd, &one, sizeof(one)) == sizeof(one))
+	if (vq_want_more(vq) && eventfd_write(c->space_fd, 1) == 0)
 		c->want_space = false; /* some arrived meanwhile */
 }
 
@@ -143,10 +140,8 @@ static void con_write_config(struct virtio_dev *d, uint32_t off, const void *dat
 
 static int con_activate(struct virtio_dev *d)
 {
-	uint64_t one = 1;
-
 	/* The host may have input waiting since before the guest was ready. */
-	if (write(to_con(d)->space_fd, &one, sizeof(one)) < 0)
+	if (eventfd_write(to_con(d)->space_fd, 1) < 0)
 		return -errno;
 	return 0;
 }

@@ -40,12 +40,8 @@
 
 static void mmio_signal(struct virtio_mmio *t, unsigned int bits)
 {
-	uint64_t one = 1;
-
 	atomic_fetch_or(&t->isr, bits);
-	if (write(t->irq_fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN only: the counter already holds a pending interrupt. */
-	}
+	eventfd_write(t->irq_fd, 1); /* EAGAIN only: an interrupt is pending already */
 }
 
 static void mmio_signal_used(void *opaque, unsigned int q)
@@ -299,13 +295,9 @@ static void mmio_write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t v
 
 static void mmio_notify(struct virtio_mmio *t, uint32_t q)
 {
-	uint64_t one = 1;
-
 	if (q >= t->dev->num_queues)
 		return;
-	if (write(t->notify_fds[q], &one, sizeof(one)) < 0) {
-		/* EAGAIN: a notification is already pending. */
-	}
+	eventfd_write(t->notify_fds[q], 1); /* EAGAIN: a notification is pending already */
 }
 
 static void mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)

@@ -56,21 +56,13 @@ void virtio_dev_fini(struct virtio_dev *d)
 	free(d->queues);
 }
 
-static void eventfd_drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: a spurious wake-up; nothing else can fail on an eventfd. */
-	}
-}
-
 static void virtio_notify_cb(struct ev_handler *h, uint32_t events)
 {
 	struct virtio_notify *n = container_of(h, struct virtio_notify, h);
 	struct virtio_dev *d = n->dev;
+	eventfd_t v;
 
-	eventfd_drain(h->fd);
+	eventfd_read(h->fd, &v); /* EAGAIN: a spurious wake-up */
 	pthread_mutex_lock(&d->lock);
 	if (d->active && d->queues[n->q].ready)
 		d->ops->queue_notify(d, n->q);
@@ -92,9 +84,9 @@ static void virtio_stop_cb(struct ev_handler *h, uint32_t events)
 static void *virtio_dev_thread(void *arg)
 {
 	struct virtio_dev *d = arg;
-	uint64_t v;
+	eventfd_t v;
 
-	while (read(d->stop.fd, &v, sizeof(v)) < 0) {
+	while (eventfd_read(d->stop.fd, &v) < 0) {
 		if (evloop_run_once(&d->loop, -1) < 0) {
 			log_err("%s: I/O thread: epoll failed: %s", d->name, strerror(errno));
 			break;
@@ -125,24 +117,17 @@ int virtio_dev_start(struct virtio_dev *d)
 
 void virtio_dev_stop(struct virtio_dev *d)
 {
-	uint64_t one = 1;
-
 	if (!d->thread_started)
 		return;
-	if (write(d->stop.fd, &one, sizeof(one)) < 0) {
-		/* Cannot fail: the counter is far from overflowing. */
-	}
+	eventfd_write(d->stop.fd, 1); /* cannot fail: the counter is far from full */
 	pthread_join(d->thread, NULL);
 	d->thread_started = false;
 }
 
 void virtio_dev_kick(struct virtio_dev *d, unsigned int q)
 {
-	uint64_t one = 1;
-
-	if (write(d->notify[q].h.fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: a notification is pending already, which is all we want. */
-	}
+	/* EAGAIN: a notification is pending already, which is all we want. */
+	eventfd_write(d->notify[q].h.fd, 1);
 }
 
 void virtio_dev_signal_used(struct virtio_dev *d, unsigned int q)
