@@ -36,6 +36,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_DISK,
 	OPT_RNG,
+	OPT_VSOCK,
 	OPT_NET,
 	OPT_LATER, /* flags of the command-line contract that this build does not serve yet */
 };
@@ -52,7 +53,7 @@ static const struct option run_options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
-	{ "vsock", required_argument, NULL, OPT_LATER },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "api-sock", required_argument, NULL, OPT_LATER },
 	{ "help", no_argument, NULL, 'h' },
@@ -82,6 +83,11 @@ static void usage(FILE *out)
 		"                       a virtio-net device over a tap (repeatable);\n"
 		"                       bw (bytes/s) and pps limit each direction\n"
 		"  --rng                a virtio-rng entropy device\n"
+		"  --vsock cid=N,uds=PATH\n"
+		"                       a virtio-vsock device, guest address N (3 and up);\n"
+		"                       host programs connect to PATH and send\n"
+		"                       \"CONNECT <port>\\n\"; the guest's connections to host\n"
+		"                       port P go to the socket PATH_P\n"
 		"  --console serial|virtio\n"
 		"                       what stdin/stdout serve: COM1 (default) or a\n"
 		"                       virtio console (hvc0; COM1 output then goes nowhere\n"
@@ -185,11 +191,16 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 		if (vm_config_add_rng(cfg, &err) < 0)
 			return usage_error("%s", err.msg);
 		return 0;
+	case OPT_VSOCK:
+		if (vm_config_add_vsock(cfg, arg, &err) < 0)
+			return usage_error("%s", err.msg);
+		return 0;
 	case OPT_LATER:
 		fprintf(stderr,
-			"ember: --%s: not available in this build yet (vsock and the API come "
-			"in later releases)\n",
+			"ember: --%s: not available in this build yet (the API comes in a later "
+			"release)\n",
 			optname);
+
 		return EXIT_USAGE;
 	default:
 		return usage_error("%s", "invalid option");

@@ -20,6 +20,7 @@ static void vm_device_free(struct vm_device *d)
 	free(d->disk.path);
 	free(d->disk.serial);
 	free(d->net.tap);
+	free(d->vsock.uds);
 }
 
 void vm_config_fini(struct vm_config *c)
@@ -293,7 +294,55 @@ int vm_config_add_rng(struct vm_config *c, struct err *err)
 	return vm_config_new_device(c, VM_DEVICE_RNG, err) ? 0 : -EINVAL;
 }
 
+/* The guest's address: 3 and up (0 to 2 are the hypervisor, local and host), not -1U. */
+#define VSOCK_CID_MIN 3
+#define VSOCK_CID_MAX 0xfffffffeu
+/* A Unix socket path with room for "_<port>" after it (sun_path is 108 bytes). */
+#define VSOCK_UDS_PATH_MAX 96
+
+static int vsock_option(void *ctx, const char *opt, struct err *err)
+{
+	struct vm_vsock *vs = ctx;
+
+	if (strncmp(opt, "cid=", 4) == 0) {
+		if (parse_u64(opt + 4, VSOCK_CID_MIN, VSOCK_CID_MAX, &vs->cid) < 0)
+			return err_set(err, -EINVAL,
+				       "--vsock: cid must be a number from %u to %u, not '%s'",
+				       VSOCK_CID_MIN, VSOCK_CID_MAX, opt + 4);
+		return 0;
+	}
+	if (strncmp(opt, "uds=", 4) == 0 && opt[4]) {
+		if (strlen(opt + 4) > VSOCK_UDS_PATH_MAX)
+			return err_set(err, -ENAMETOOLONG,
+				       "--vsock: the uds path is longer than %u bytes",
+				       VSOCK_UDS_PATH_MAX);
+		free(vs->uds);
+		vs->uds = strdup(opt + 4);
+		return vs->uds ? 0 : err_set(err, -ENOMEM, "out of memory");
+	}
+	return err_set(err, -EINVAL, "--vsock: unknown option '%s' (expected cid=N or uds=PATH)",
+		       opt);
+}
+
+int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err)
+{
+	struct vm_device *d;
+	int ret;
+
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].kind == VM_DEVICE_VSOCK)
+			return err_set(err, -EINVAL, "--vsock: given twice");
+	d = vm_config_new_device(c, VM_DEVICE_VSOCK, err);
+	if (!d)
+		return -EINVAL;
+	ret = for_each_option(spec, vsock_option, &d->vsock, err);
+	if (ret == 0 && (!d->vsock.cid || !d->vsock.uds))
+		ret = err_set(err, -EINVAL, "--vsock: expected cid=N,uds=PATH, not '%s'", spec);
+	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
+}
+
 int vm_config_validate(const struct vm_config *c, unsigned int max_cpus, struct err *err)
+
 {
 	if (!c->kernel_path || !c->kernel_path[0])
 		return err_set(err, -EINVAL, "no kernel given (--kernel PATH)");

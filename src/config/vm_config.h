@@ -20,7 +20,13 @@
 enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 /* Paravirtual devices, kept in the order the user gave them (the guest sees that order). */
-enum vm_device_kind { VM_DEVICE_DISK, VM_DEVICE_RNG, VM_DEVICE_NET, VM_DEVICE_CONSOLE };
+enum vm_device_kind {
+	VM_DEVICE_DISK,
+	VM_DEVICE_RNG,
+	VM_DEVICE_NET,
+	VM_DEVICE_CONSOLE,
+	VM_DEVICE_VSOCK
+};
 
 #define VM_CONFIG_MAX_DEVICES 64
 #define VM_DISK_SERIAL_MAX    20 /* virtio-blk's GET_ID answer */
@@ -42,10 +48,16 @@ struct vm_net {
 	uint64_t pps; /* frames/s each way, 0: no limit */
 };
 
+struct vm_vsock {
+	uint64_t cid;
+	char *uds; /* the host side's Unix socket */
+};
+
 struct vm_device {
 	enum vm_device_kind kind;
-	struct vm_disk disk; /* VM_DEVICE_DISK */
-	struct vm_net net;   /* VM_DEVICE_NET */
+	struct vm_disk disk;   /* VM_DEVICE_DISK */
+	struct vm_net net;     /* VM_DEVICE_NET */
+	struct vm_vsock vsock; /* VM_DEVICE_VSOCK */
 };
 
 struct vm_config {
@@ -91,6 +103,9 @@ enum serial_mode vm_config_serial_mode(const struct vm_config *c);
 
 /* Adds the entropy device (once). */
 int vm_config_add_rng(struct vm_config *c, struct err *err) __must_check;
+
+/* Adds the vsock device (once) from "cid=N,uds=PATH". */
+int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
 /* Strict decimal parse: digits only, no sign, no overflow, within [min, max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __must_check;

@@ -8,6 +8,7 @@
 
 int evloop_init(struct evloop *l)
 {
+	l->after_batch = NULL;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return l->epfd < 0 ? -errno : 0;
 }
@@ -50,5 +51,7 @@ int evloop_run_once(struct evloop *l, int timeout_ms)
 
 		h->cb(h, evs[i].events);
 	}
+	if (l->after_batch)
+		l->after_batch(l);
 	return n;
 }

@@ -18,6 +18,12 @@ struct ev_handler {
 
 struct evloop {
 	int epfd;
+	/*
+	 * Optional: runs after each batch of handlers. A handler may end an
+	 * object whose event is still waiting later in the same batch; such
+	 * objects are freed here, once no event can name them.
+	 */
+	void (*after_batch)(struct evloop *l);
 };
 
 int evloop_init(struct evloop *l) __must_check;

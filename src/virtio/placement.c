@@ -11,6 +11,7 @@
 #include "virtio/net.h"
 #include "virtio/placement.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 
 static size_t virtio_console_push_cb(void *dev, const uint8_t *data, size_t len)
 {
@@ -22,6 +23,7 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 {
 	struct virtio_blk_opts bo;
 	struct virtio_net_opts no;
+	struct virtio_vsock_opts vo;
 	int ret;
 
 	switch (d->kind) {
@@ -51,6 +53,9 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 	case VM_DEVICE_RNG:
 		ret = virtio_rng_create(&vm->gmem, out);
 		return ret < 0 ? err_set(err, ret, "virtio-rng: %s", strerror(-ret)) : 0;
+	case VM_DEVICE_VSOCK:
+		vo = (struct virtio_vsock_opts){ .guest_cid = d->vsock.cid, .uds = d->vsock.uds };
+		return virtio_vsock_create(&vm->gmem, &vo, out, err);
 	}
 	return err_set(err, -EINVAL, "unknown device kind %d", (int)d->kind);
 }

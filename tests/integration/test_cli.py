@@ -74,7 +74,14 @@ def test_no_arguments_is_a_usage_error():
     (["run", "--kernel", "k", "--net", "tap=t0,pps=0"], "--net: pps must be a number"),
     (["run", "--kernel", "k", "--net", "tap=t0,bw=1e6"], "--net: bw must be a number"),
     (["run", "--kernel", "k", "--rng", "--rng"], "--rng: given twice"),
-    (["run", "--kernel", "k", "--vsock", "cid=3,uds=/tmp/v"], "--vsock: not available"),
+    (["run", "--kernel", "k", "--vsock", "cid=2,uds=/tmp/v"], "cid must be a number from 3"),
+    (["run", "--kernel", "k", "--vsock", "uds=/tmp/v"], "--vsock: expected cid=N,uds=PATH"),
+    (["run", "--kernel", "k", "--vsock", "cid=3,port=5"], "unknown option 'port=5'"),
+    (["run", "--kernel", "k", "--vsock", "cid=3,uds=/v", "--vsock", "cid=4,uds=/w"],
+     "--vsock: given twice"),
+    (["run", "--kernel", "k", "--vsock", "cid=3,uds=/" + "x" * 100], "longer than 96 bytes"),
+    (["run", "--kernel", "k", "--api-sock", "/tmp/a"], "--api-sock: not available"),
+
 
     (["run", "--kernel", "k", "--net", "mac=06:00:00:00:00:01"], "--net: expected tap=NAME"),
     (["--api-sock", "/tmp/x.sock"], "API mode is not in this build yet"),

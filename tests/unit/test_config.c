@@ -146,6 +146,39 @@ static void test_net_specs(void **state)
 	vm_config_fini(&c);
 }
 
+static void test_vsock_specs(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"cid=3",
+		"uds=/v",
+		"cid=2,uds=/v",
+		"cid=4294967295,uds=/v",
+		"cid=x,uds=/v",
+		"cid=3,uds=",
+		"cid=3,uds=/v,guest=1",
+	};
+	struct vm_config c;
+	struct err err = { { 0 } };
+
+	(void)state;
+	vm_config_init(&c);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		err.msg[0] = 0;
+		assert_int_equal(vm_config_add_vsock(&c, bad[i], &err), -EINVAL);
+		assert_true(err.msg[0] != 0);
+	}
+	assert_int_equal(c.nr_devices, 0);
+	assert_int_equal(vm_config_add_vsock(&c, "cid=4294967294,uds=/run/v.sock", &err), 0);
+	assert_int_equal(c.devices[0].kind, VM_DEVICE_VSOCK);
+	assert_int_equal(c.devices[0].vsock.cid, 4294967294u);
+	assert_string_equal(c.devices[0].vsock.uds, "/run/v.sock");
+	err.msg[0] = 0;
+	assert_int_equal(vm_config_add_vsock(&c, "cid=5,uds=/w", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "twice"));
+	vm_config_fini(&c);
+}
+
 static void test_bad_disk_specs(void **state)
 {
 	static const char *const bad[] = {
@@ -183,6 +216,8 @@ int main(void)
 		cmocka_unit_test(test_devices_in_order),
 		cmocka_unit_test(test_bad_disk_specs),
 		cmocka_unit_test(test_net_specs),
+		cmocka_unit_test(test_vsock_specs),
+
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
