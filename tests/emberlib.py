@@ -384,3 +384,20 @@ def check_console_run(r, lines):
     assert r.console_lines == [CONSOLE_READY, *(f"ECHO {l}" for l in lines)], r.explain()
     assert int(r.value("console_irqs")) >= 1, r.explain()
     assert int(r.value("console_offered"), 16) & 1 << 32, r.explain()  # VERSION_1
+
+
+# virtio-vsock: the host side of the guest's test (tests/tools/vsock_peer.c).
+VSOCK_PEER = BUILD / "tests" / "tools" / "vsock-peer"
+VSOCK_PEER_LINES = ["peer: guest said ECHO hello from the host",
+                    "peer: guest called with hello from the guest", "peer: guest hung up"]
+
+
+def check_vsock_run(r, peer_rc, peer_out):
+    """What the guest's virtio-vsock test and vsock-peer must show after their talk."""
+    assert r.returncode == 0 and r.passed("virtio-vsock"), r.explain() + "\n--- peer ---\n" + peer_out
+    assert r.value("vsock_cid") == "3", r.explain()
+    assert r.value("vsock_from_host") == "hello from the host", r.explain()
+    assert r.value("vsock_from_host_service") == "welcome", r.explain()
+    assert peer_rc == 0, peer_out
+    lines = [l for l in peer_out.splitlines() if not l.startswith("peer: connected")]
+    assert lines == VSOCK_PEER_LINES, peer_out

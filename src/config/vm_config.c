@@ -336,8 +336,9 @@ int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err)
 	if (!d)
 		return -EINVAL;
 	ret = for_each_option(spec, vsock_option, &d->vsock, err);
-	if (ret == 0 && (!d->vsock.cid || !d->vsock.uds))
-		ret = err_set(err, -EINVAL, "--vsock: expected cid=N,uds=PATH, not '%s'", spec);
+	if (ret == 0 && !d->vsock.cid)
+		ret = err_set(err, -EINVAL, "--vsock: expected cid=N[,uds=PATH], not '%s'", spec);
+
 	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
 }
 

@@ -50,7 +50,7 @@ struct vm_net {
 
 struct vm_vsock {
 	uint64_t cid;
-	char *uds; /* the host side's Unix socket */
+	char *uds; /* the host side's Unix socket; NULL: the kernel's vhost-vsock */
 };
 
 struct vm_device {
@@ -104,7 +104,8 @@ enum serial_mode vm_config_serial_mode(const struct vm_config *c);
 /* Adds the entropy device (once). */
 int vm_config_add_rng(struct vm_config *c, struct err *err) __must_check;
 
-/* Adds the vsock device (once) from "cid=N,uds=PATH". */
+/* Adds the vsock device (once) from "cid=N[,uds=PATH]". */
+
 int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
 /* Strict decimal parse: digits only, no sign, no overflow, within [min, max]. */

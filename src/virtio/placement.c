@@ -54,6 +54,8 @@ static int virtio_create_device(struct vm *vm, const struct vm_device *d, struct
 		ret = virtio_rng_create(&vm->gmem, out);
 		return ret < 0 ? err_set(err, ret, "virtio-rng: %s", strerror(-ret)) : 0;
 	case VM_DEVICE_VSOCK:
+		if (!d->vsock.uds)
+			return virtio_vhost_vsock_create(&vm->gmem, d->vsock.cid, out, err);
 		vo = (struct virtio_vsock_opts){ .guest_cid = d->vsock.cid, .uds = d->vsock.uds };
 		return virtio_vsock_create(&vm->gmem, &vo, out, err);
 	}

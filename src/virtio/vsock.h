@@ -47,4 +47,12 @@ struct virtio_vsock_opts {
 int virtio_vsock_create(const struct gmem *gm, const struct virtio_vsock_opts *o,
 			struct virtio_dev **out, struct err *err) __must_check;
 
+/*
+ * The same device served by the kernel's vhost-vsock (/dev/vhost-vsock):
+ * host programs use AF_VSOCK sockets with the guest's CID, and the CID is
+ * the host's to hand out (a second VM with it is refused).
+ */
+int virtio_vhost_vsock_create(const struct gmem *gm, uint64_t guest_cid, struct virtio_dev **out,
+			      struct err *err) __must_check;
+
 #endif

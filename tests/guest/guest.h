@@ -136,6 +136,7 @@ void test_virtio_blk(void);
 void test_virtio_bad_chain(void);
 void test_virtio_net(void);
 void test_virtio_console(void);
+void test_virtio_vsock(void);
 
 void serial_irq(void);
 void virtio_irq(void);

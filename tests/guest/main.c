@@ -44,6 +44,7 @@ static const struct {
 	{ "virtio-bad-chain", test_virtio_bad_chain },
 	{ "virtio-net", test_virtio_net },
 	{ "virtio-console", test_virtio_console },
+	{ "virtio-vsock", test_virtio_vsock },
 };
 
 static const char *const exit_names[] = {

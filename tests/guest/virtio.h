@@ -15,6 +15,7 @@
 #define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG	  4
+#define VIRTIO_ID_VSOCK	  19
 
 /* Feature bits (6). */
 #define VIRTIO_RING_F_INDIRECT_DESC 28
@@ -65,9 +66,10 @@ struct virtq_used {
 };
 
 #define VIRTIO_MAX_DEVICES 8
-#define VIRTIO_MAX_QUEUES  2
-#define VIRTQ_MAX_SIZE	   16 /* entries of a queue, fewer if QueueNumMax says so */
-#define VIRTQ_MAX_CHAIN	   8  /* buffers of one request */
+#define VIRTIO_MAX_QUEUES  4
+
+#define VIRTQ_MAX_SIZE	16 /* entries of a queue, fewer if QueueNumMax says so */
+#define VIRTQ_MAX_CHAIN 8  /* buffers of one request */
 
 /* One split virtqueue, in its half of the device's page of queue memory. */
 struct virtq {

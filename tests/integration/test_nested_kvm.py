@@ -17,8 +17,9 @@ import subprocess
 import pytest
 
 from debian import busybox_entries, cpio_newc, dirs, file, kernel_image, kernel_module
-from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, GuestRun,
-                      blk_image_after, check_blk_report, make_disk)
+from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, VSOCK_PEER, VSOCK_PEER_LINES,
+                      GuestRun, blk_image_after, check_blk_report, check_vsock_run, make_disk)
+
 
 QEMU = shutil.which("qemu-system-x86_64")
 
@@ -29,17 +30,21 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("EMBER_NESTED") != "1",
     reason="nested KVM under QEMU's emulated SVM is opt-in (it hangs intermittently, "
     "a QEMU TCG problem): run scripts/test-nested.sh or set EMBER_NESTED=1")
-MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd", "tun"]  # in load order
+MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd", "tun",  # in load order
+           "vsock", "vmw_vsock_virtio_transport_common", "vhost_iotlb", "vhost",
+           "vhost_vsock"]
 # What the Linux guest loads to use ember's devices (Debian builds them as modules).
 LINUX_MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng", "crc16",
                  "mbcache", "jbd2", "crc32c_generic", "ext4", "failover", "net_failover",
-                 "virtio_net", "virtio_console"]
+                 "virtio_net", "virtio_console", "vsock", "vmw_vsock_virtio_transport_common",
+                 "vmw_vsock_virtio_transport"]
 
 # The Linux guest's init: report what it finds, then power off through ACPI.
 # "phase=1" on its command line: write to the root disk (vda, ext4), read the
 # read-only raw disk (vdb) and the entropy device; "phase=2": read back what
 # phase 1 wrote, in a new VM; "phase=net": ping the outer VM through eth0;
-# "phase=hvc": talk on the virtio console (hvc0).
+# "phase=hvc": talk on the virtio console (hvc0); "phase=vsock": play the
+# test guest's part of the vsock test (vsock-peer --guest).
 LINUX_INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -49,7 +54,13 @@ echo "EMBER-LINUX cpus=$(grep -c ^processor /proc/cpuinfo) kernel=$(uname -r)"
 if grep -q phase= /proc/cmdline; then
 	for m in {modules}; do insmod /mods/$m.ko || echo "EMBER-LINUX insmod $m failed"; done
 fi
-if grep -q phase=hvc /proc/cmdline; then
+if grep -q phase=vsock /proc/cmdline; then
+	mkdir -p /tmp
+	/bin/vsock-peer --guest > /tmp/vsock.txt 2>&1
+	rc=$?
+	sed "s/^/EMBER-LINUX /" /tmp/vsock.txt
+	echo "EMBER-LINUX vsock rc=$rc"
+elif grep -q phase=hvc /proc/cmdline; then
 	# One open for everything: input that reached the tty is lost on its last close.
 	exec 3<>/dev/hvc0
 	echo "EMBER-LINUX hvc0 up" >&3
@@ -141,6 +152,25 @@ run_net() {
 	[ -f /tmp/$name.ping ] && cat /tmp/$name.ping >> /tmp/$name.err
 	report $name $rc
 }
+# A VM with --vsock: vsock-peer is the host side; its output and status go
+# to the scenario's stderr section, after ember's.
+run_vsock() {
+	name=$1; shift
+	if grep -q uds= /tmp/scenario.args; then
+		/work/vsock-peer /tmp/v.sock > /tmp/$name.peer 2>&1 &
+	else
+		/work/vsock-peer --vsock 3 > /tmp/$name.peer 2>&1 &
+	fi
+	peer=$!
+	timeout -s KILL 120 "$@" >/tmp/$name.out 2>/tmp/$name.err
+	rc=$?
+	[ $rc = 0 ] || kill $peer
+	wait $peer
+
+	echo "peer rc=$?" >> /tmp/$name.peer
+	cat /tmp/$name.peer >> /tmp/$name.err
+	report $name $rc
+}
 """
 
 
@@ -169,6 +199,10 @@ def scenarios():
         "bzimage": guest("hello,cmdline", kernel="guest.bzImage"),
         "smp": guest("smp", exit="poweroff", extra="--cpus 4"),
         "rng": guest("virtio-rng", extra="--rng"),
+        "vsock": guest("virtio-vsock", extra="--vsock cid=3,uds=/tmp/v.sock"),
+        "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
+        "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
+        "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
         "blk": guest("virtio-blk", extra="--disk d0.img,serial=ember-d0 --disk d1.img,readonly"),
         "badchain": guest("virtio-bad-chain,hello", extra="--rng"),
         "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
@@ -180,6 +214,8 @@ def runner(args):
     """The shell function that runs a scenario with these ember arguments."""
     if "--net" in args:
         return "run_net"
+    if "--vsock" in args:
+        return "run_vsock"
     return "run_console" if "--console virtio" in args else "run"
 
 
@@ -196,7 +232,11 @@ def outer_initramfs(path, debian_root, disks):
         entries.append(file(str(lib).lstrip("/"), lib.read_bytes(), 0o100755))
     for m in MODULES:
         entries.append(file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes()))
-    linux_cpio = cpio_newc(dirs("bin", "dev", "proc", "sys", "mods") + busybox_entries()
+    libs = [file(str(lib).lstrip("/"), lib.read_bytes(), 0o100755)
+            for lib in shared_libraries(VSOCK_PEER)]
+    linux_cpio = cpio_newc(dirs("bin", "dev", "proc", "sys", "mods", "lib", "lib64",
+                                "lib/x86_64-linux-gnu") + busybox_entries() + libs
+                           + [file("bin/vsock-peer", VSOCK_PEER.read_bytes(), 0o100755)]
                            + [file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes())
                               for m in LINUX_MODULES]
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
@@ -206,6 +246,7 @@ def outer_initramfs(path, debian_root, disks):
         for n, a in scenarios().items())
     script += "run images md5sum d0.img d1.img\n"
     work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
+            "vsock-peer": (VSOCK_PEER.read_bytes(), 0o100755),
             "guest-nopvh.elf": (GUEST_NOPVH.read_bytes(), 0),
             "guest.bzImage": (GUEST_BZIMAGE.read_bytes(), 0),
             "bzImage": (kernel_image(debian_root).read_bytes(), 0),
@@ -369,7 +410,33 @@ def test_virtio_blk(nested):
                       "d1.img"]
 
 
+def split_peer(r):
+    """The scenario's run without the peer's output, the peer's status and output."""
+    ember_err, _, peer = r.stderr.partition("peer: ")
+    peer, _, rc = ("peer: " + peer).rpartition("peer rc=")
+    return GuestRun(r.returncode, r.stdout, ember_err, 0.0), int(rc), peer
+
+
+@pytest.mark.parametrize("name", ["vsock", "vhost-vsock"])
+def test_virtio_vsock(nested, name):
+    check_vsock_run(*split_peer(scenario(nested, name)))
+
+
+@pytest.mark.parametrize("name", ["linux-vsock", "linux-vhost-vsock"])
+def test_stock_linux_talks_over_vsock(nested, name):
+    r, rc, peer = split_peer(scenario(nested, name))
+    assert r.returncode == 0, r.explain()
+    for line in ["guest: host said hello from the host", "guest: host answered welcome",
+                 "vsock rc=0"]:
+        assert linux_says(r, line), r.explain() + peer
+    assert rc == 0, peer
+    lines = [l for l in peer.splitlines() if not l.startswith("peer: connected")]
+    assert lines == VSOCK_PEER_LINES, peer
+
+
+
 def test_virtio_bad_chain(nested):
+
     r = scenario(nested, "badchain")
     assert r.returncode == 0 and r.passed("virtio-bad-chain") and r.passed("hello"), r.explain()
     assert "virtio-rng: bad descriptor chain" in r.stderr

@@ -3,13 +3,14 @@ guest passes against QEMU's devices (test_guest_virtio_qemu.py), plus the
 command line ember writes and its errors for bad disks."""
 import fcntl
 import os
+import subprocess
 
 import pytest
 
-from emberlib import (EMBER, GUEST_ELF, GUEST_IP, TAP, boot_guest, check_blk_run,
-                      check_console_run, check_responder_run, make_blk_disks, make_disk,
-                      netns_with_tap,
-                      run_ember, run_responder_and_ping, talk_to_virtio_console)
+from emberlib import (EMBER, GUEST_ELF, GUEST_IP, TAP, VSOCK_PEER, boot_guest, check_blk_run,
+                      check_console_run, check_responder_run, check_vsock_run, make_blk_disks,
+                      make_disk, netns_with_tap, run_ember, run_responder_and_ping,
+                      talk_to_virtio_console)
 
 pytestmark = pytest.mark.usefixtures("kvm")
 
@@ -47,7 +48,42 @@ def test_net_on_a_missing_tap_without_permission_is_one_line(tmp_path):
     assert r.returncode == 1 and "tap 'ember-nope0'" in r.stderr, r.stderr
 
 
+def vsock_guest_and_peer(vsock, peer_args):
+    """Boots the test guest's vsock test with `--vsock VSOCK` next to vsock-peer."""
+    peer = subprocess.Popen([str(VSOCK_PEER), *peer_args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        r = boot_guest("virtio-vsock", extra_args=["--vsock", vsock])
+        out, _ = peer.communicate(timeout=70)
+    finally:
+        peer.kill()
+    return r, peer.returncode, out
+
+
+def test_virtio_vsock_talks_with_a_host_program(tmp_path):
+    uds = tmp_path / "v.sock"
+    check_vsock_run(*vsock_guest_and_peer(f"cid=3,uds={uds}", [str(uds)]))
+    assert not uds.exists()  # ember removes its socket on the way out
+
+
+def test_vhost_vsock_talks_with_a_host_program():
+    if not os.path.exists("/dev/vhost-vsock"):
+        pytest.skip("no /dev/vhost-vsock on this host (modprobe vhost_vsock)")
+    check_vsock_run(*vsock_guest_and_peer("cid=3", ["--vsock", "3"]))
+
+
+def test_vsock_without_uds_or_vhost_is_one_line():
+    if os.path.exists("/dev/vhost-vsock"):
+        pytest.skip("this host has /dev/vhost-vsock: the refusal cannot happen")
+    r = run_ember(["run", "--kernel", GUEST_ELF, "--vsock", "cid=3"], timeout=10)
+    assert r.returncode == 1, r.explain()
+    assert r.stderr.strip().startswith("ember: vsock: /dev/vhost-vsock: No such file"), r.stderr
+    assert "modprobe vhost_vsock" in r.stderr
+
+
+
 def test_virtio_console_echoes(tmp_path):
+
     serial = tmp_path / "serial.txt"
     cmd = [str(EMBER), "run", "--kernel", str(GUEST_ELF), "--memory", "64",
            "--console", "virtio", "--serial", f"file={serial}",

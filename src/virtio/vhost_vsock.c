@@ -1,0 +1,260 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/vhost.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/vsock.h"
+
+/*
+ * The kernel's vhost-vsock serves the receive and transmit queues straight
+ * from guest RAM: ember hands it the memory map, the rings, the queues'
+ * notification eventfds (so guest kicks go to the kernel, not to ember),
+ * and an eventfd per queue on which the kernel asks for an interrupt; the
+ * I/O thread turns those into virtio-mmio interrupts (the transport's
+ * InterruptStatus must be set, so the kernel cannot use the irqfd itself).
+ * The event queue stays in ember and never carries an event.
+ */
+
+#define VHOST_VSOCK_DEV	    "/dev/vhost-vsock"
+#define VHOST_QUEUES	    2 /* receive and transmit; the event queue is ember's */
+#define VSOCK_QUEUES	    3
+#define VSOCK_QUEUE_SIZE    256
+#define VIRTIO_VSOCK_F_SEQP 1
+
+struct vhost_call {
+	struct ev_handler h;
+	struct vhost_vsock *v;
+	unsigned int q;
+};
+
+struct vhost_vsock {
+	struct virtio_dev dev;
+	uint64_t cid; /* config space */
+	int fd;
+	bool running;
+	bool kick_given[VHOST_QUEUES]; /* the kernel, not the I/O thread, takes the kicks */
+	struct vhost_call call[VHOST_QUEUES];
+};
+
+static void vhost_call_ready(struct ev_handler *h, uint32_t events)
+{
+	struct vhost_call *c = container_of(h, struct vhost_call, h);
+	struct virtio_dev *d = &c->v->dev;
+	eventfd_t n;
+
+	if (eventfd_read(h->fd, &n) < 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->active)
+		d->tops->signal_used(d->transport, c->q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int vhost_set_mem_table(struct vhost_vsock *v)
+{
+	const struct gmem *gm = v->dev.gmem;
+	struct vhost_memory *m = calloc(1, sizeof(*m) + gm->count * sizeof(m->regions[0]));
+	int ret = 0;
+
+	if (!m)
+		return -ENOMEM;
+	m->nregions = gm->count;
+	for (unsigned int i = 0; i < gm->count; i++)
+		m->regions[i] = (struct vhost_memory_region){
+			.guest_phys_addr = gm->regions[i].gpa,
+			.memory_size = gm->regions[i].size,
+			.userspace_addr = (uintptr_t)gm->regions[i].hva,
+		};
+	if (ioctl(v->fd, VHOST_SET_MEM_TABLE, m) < 0)
+		ret = -errno;
+	free(m);
+	return ret;
+}
+
+/* Queue q's size, start, rings (as host addresses), kick and call eventfds. */
+static int vhost_set_vring(struct vhost_vsock *v, unsigned int q)
+{
+	const struct virtqueue *vq = &v->dev.queues[q];
+	struct vhost_vring_state num = { .index = q, .num = vq->size };
+	struct vhost_vring_state base = { .index = q, .num = vq->last_avail };
+	struct vhost_vring_addr addr = { .index = q,
+					 .desc_user_addr = (uintptr_t)vq->desc,
+					 .avail_user_addr = (uintptr_t)vq->avail,
+					 .used_user_addr = (uintptr_t)vq->used };
+	struct vhost_vring_file kick = { .index = q, .fd = v->dev.notify[q].h.fd };
+	struct vhost_vring_file call = { .index = q, .fd = v->call[q].h.fd };
+
+	if (!vq->ready)
+		return -EINVAL;
+	if (ioctl(v->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_BASE, &base) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_CALL, &call) < 0)
+		return -errno;
+	/* From here on the kernel takes the guest's kicks: the I/O thread lets go. */
+	evloop_del(&v->dev.loop, &v->dev.notify[q].h);
+	v->kick_given[q] = true;
+	return ioctl(v->fd, VHOST_SET_VRING_KICK, &kick) < 0 ? -errno : 0;
+}
+
+/* The I/O thread watches queue q's notifications again. */
+static void vhost_take_back_kick(struct vhost_vsock *v, unsigned int q)
+{
+	struct vhost_vring_file none = { .index = q, .fd = -1 };
+
+	if (!v->kick_given[q])
+		return;
+	ioctl(v->fd, VHOST_SET_VRING_KICK, &none);
+	if (evloop_add(&v->dev.loop, &v->dev.notify[q].h, EPOLLIN) < 0)
+		log_warn("%s: cannot watch queue %u again: %s", v->dev.name, q, strerror(errno));
+	v->kick_given[q] = false;
+}
+
+static void vhost_stop(struct vhost_vsock *v)
+{
+	int off = 0;
+
+	if (!v->running)
+		return;
+	ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &off);
+	for (unsigned int q = 0; q < VHOST_QUEUES; q++) {
+		struct vhost_vring_state s = { .index = q };
+
+		ioctl(v->fd, VHOST_GET_VRING_BASE, &s); /* stops the ring */
+		vhost_take_back_kick(v, q);
+	}
+	v->running = false;
+}
+
+static int vhost_vsock_activate(struct virtio_dev *d)
+{
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+	uint64_t features = d->guest_features;
+	int on = 1, ret;
+
+	if (ioctl(v->fd, VHOST_SET_FEATURES, &features) < 0)
+		return -errno;
+	ret = vhost_set_mem_table(v);
+	v->running = true; /* from the first ring on, a stop must undo it */
+	for (unsigned int q = 0; ret == 0 && q < VHOST_QUEUES; q++)
+		ret = vhost_set_vring(v, q);
+	if (ret == 0 && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
+		ret = -errno;
+	if (ret < 0)
+		vhost_stop(v);
+	return ret;
+}
+
+static void vhost_vsock_reset(struct virtio_dev *d)
+{
+	vhost_stop(container_of(d, struct vhost_vsock, dev));
+}
+
+static void vhost_vsock_read_config(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
+{
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+
+	virtio_config_read_bytes(&v->cid, sizeof(v->cid), off, data, len);
+}
+
+static void vhost_vsock_queue_notify(struct virtio_dev *d, unsigned int q)
+{
+	/* The event queue: its buffers wait for an event (none is sent). */
+}
+
+static void vhost_vsock_destroy(struct virtio_dev *d)
+{
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+
+	virtio_dev_stop(d);
+	vhost_stop(v);
+	virtio_dev_fini(d);
+	for (unsigned int q = 0; q < VHOST_QUEUES; q++)
+		if (v->call[q].h.fd >= 0)
+			close(v->call[q].h.fd);
+	if (v->fd >= 0)
+		close(v->fd); /* gives the CID back */
+	free(v);
+}
+
+static const struct virtio_dev_ops vhost_vsock_ops = {
+	.read_config = vhost_vsock_read_config,
+	.activate = vhost_vsock_activate,
+	.reset = vhost_vsock_reset,
+	.queue_notify = vhost_vsock_queue_notify,
+	.destroy = vhost_vsock_destroy,
+};
+
+/* Opens the kernel's device, claims the CID, and learns what it offers. */
+static int vhost_open(struct vhost_vsock *v, uint64_t *features, struct err *err)
+{
+	v->fd = open(VHOST_VSOCK_DEV, O_RDWR | O_CLOEXEC);
+	if (v->fd < 0)
+		return err_set(err, -errno,
+			       "vsock: " VHOST_VSOCK_DEV ": %s (without uds=, --vsock needs the "
+			       "kernel's vhost-vsock: modprobe vhost_vsock)",
+			       strerror(errno));
+	if (ioctl(v->fd, VHOST_SET_OWNER) < 0 || ioctl(v->fd, VHOST_GET_FEATURES, features) < 0)
+		return err_set(err, -errno, "vsock: vhost set-up: %s", strerror(errno));
+	if (!(*features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
+		return err_set(err, -ENOTSUP,
+			       "vsock: this kernel's vhost-vsock predates virtio 1.0");
+	if (ioctl(v->fd, VHOST_VSOCK_SET_GUEST_CID, &v->cid) < 0)
+		return err_set(err, -errno, "vsock: guest CID %" PRIu64 ": %s", v->cid,
+			       errno == EADDRINUSE ? "another VM on this host has it"
+						   : strerror(errno));
+	return 0;
+}
+
+static int vhost_calls_init(struct vhost_vsock *v)
+{
+	for (unsigned int q = 0; q < VHOST_QUEUES; q++) {
+		v->call[q] = (struct vhost_call){ .h = { .cb = vhost_call_ready }, .v = v, .q = q };
+		v->call[q].h.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (v->call[q].h.fd < 0)
+			return -errno;
+		if (evloop_add(&v->dev.loop, &v->call[q].h, EPOLLIN) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int virtio_vhost_vsock_create(const struct gmem *gm, uint64_t guest_cid, struct virtio_dev **out,
+			      struct err *err)
+{
+	const uint64_t wanted = VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+				VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+				VIRTIO_BIT(VIRTIO_VSOCK_F_SEQP);
+	struct vhost_vsock *v = calloc(1, sizeof(*v));
+	uint64_t features = 0;
+	int ret;
+
+	if (!v)
+		return err_set(err, -ENOMEM, "vsock: out of memory");
+	v->cid = guest_cid;
+	v->fd = v->call[0].h.fd = v->call[1].h.fd = -1;
+	/* The device first: from here on destroy() undoes whatever was done. */
+	ret = virtio_dev_init(&v->dev, "virtio-vsock", VIRTIO_ID_VSOCK, 0, VSOCK_QUEUES,
+			      VSOCK_QUEUE_SIZE, sizeof(v->cid), &vhost_vsock_ops, gm);
+	if (ret == 0) {
+		ret = vhost_open(v, &features, err);
+		v->dev.host_features |= features & wanted;
+	}
+	if (ret == 0)
+		ret = vhost_calls_init(v);
+
+	if (ret < 0) {
+		err_set(err, ret, "vsock: %s", strerror(-ret));
+		vhost_vsock_destroy(&v->dev);
+		return ret;
+	}
+	*out = &v->dev;
+	return 0;
+}
