@@ -5,13 +5,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/unixsock.h"
 #include "virtio/vsock.h"
 
 #define VSOCK_QUEUE_SIZE 256
@@ -984,46 +984,11 @@ static const struct virtio_dev_ops vsock_ops = {
 	.destroy = vsock_destroy,
 };
 
-/* A socket file at the path: stale (nobody listens) is removed, live is an error. */
-static int vsock_clear_stale(const char *path, struct err *err)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : err_set(err, -errno, "%s", strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return err_set(err, -EEXIST, "exists and is not a socket");
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_set(err, -errno, "%s", strerror(errno));
-	ret = connect(fd, (struct sockaddr *)&a, sizeof(a));
-	close(fd);
-	if (ret == 0 || errno != ECONNREFUSED)
-		return err_set(err, -EADDRINUSE, "another process listens on it");
-	return unlink(path) < 0 ? err_set(err, -errno, "%s", strerror(errno)) : 0;
-}
-
 static int vsock_listen(struct virtio_vsock *v, struct err *err)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int ret = vsock_clear_stale(v->uds, err);
-
-	if (ret < 0)
-		return ret;
-	strcpy(a.sun_path, v->uds);
-	v->listener.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	v->listener.fd = unix_listen(v->uds, 64, 0600, err);
 	if (v->listener.fd < 0)
-		return err_set(err, -errno, "%s", strerror(errno));
-	if (bind(v->listener.fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(v->listener.fd, 64) < 0) {
-		ret = -errno;
-		close(v->listener.fd);
-		v->listener.fd = -1;
-		return err_set(err, ret, "%s", strerror(-ret));
-	}
+		return v->listener.fd;
 	v->listener.cb = vsock_accept;
 	return evloop_add(&v->dev.loop, &v->listener, EPOLLIN);
 }

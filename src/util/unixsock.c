@@ -1,0 +1,65 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/unixsock.h"
+
+static int unix_addr(struct sockaddr_un *a, const char *path, struct err *err)
+{
+	*a = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (!path[0] || strlen(path) >= sizeof(a->sun_path))
+		return err_set(err, -ENAMETOOLONG, "a socket path must be 1 to %zu bytes",
+			       sizeof(a->sun_path) - 1);
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+/* A socket file at the path: stale (nobody listens) is removed, live is an error. */
+static int unix_clear_stale(const struct sockaddr_un *a, struct err *err)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(a->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : err_set(err, -errno, "%s", strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return err_set(err, -EEXIST, "exists and is not a socket");
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(err, -errno, "%s", strerror(errno));
+	ret = connect(fd, (const struct sockaddr *)a, sizeof(*a));
+	close(fd);
+	if (ret == 0 || errno != ECONNREFUSED)
+		return err_set(err, -EADDRINUSE, "another process listens on it");
+	return unlink(a->sun_path) < 0 ? err_set(err, -errno, "%s", strerror(errno)) : 0;
+}
+
+int unix_listen(const char *path, int backlog, mode_t mode, struct err *err)
+{
+	struct sockaddr_un a;
+	int fd, ret = unix_addr(&a, path, err);
+
+	if (ret == 0)
+		ret = unix_clear_stale(&a, err);
+	if (ret < 0)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(err, -errno, "%s", strerror(errno));
+	/* fchmod before bind does not reach the file; bind, then chmod before anyone listens. */
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		ret = -errno;
+		close(fd);
+		return err_set(err, ret, "%s", strerror(-ret));
+	}
+	if (chmod(path, mode) < 0 || listen(fd, backlog) < 0) {
+		ret = -errno;
+		close(fd);
+		unlink(path);
+		return err_set(err, ret, "%s", strerror(-ret));
+	}
+	return fd;
+}
