@@ -5,16 +5,24 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "api/api.h"
+#include "api/server.h"
 #include "arch/arch.h"
 #include "config/vm_config.h"
+#include "config/vm_json.h"
+#include "util/file.h"
 #include "util/log.h"
+#include "util/unixsock.h"
+#include "vmm/control.h"
 #include "vmm/hostcheck.h"
 #include "vmm/vmm.h"
 
@@ -272,6 +280,216 @@ static int cmd_run(int argc, char **argv)
 	return report_result(&res);
 }
 
+/* --- API mode: ember --api-sock PATH [--id ID] [--config-file FILE] [--no-api] --- */
+
+enum {
+	API_OPT_SOCK = 512,
+	API_OPT_ID,
+	API_OPT_CONFIG,
+	API_OPT_NO_API,
+	API_OPT_LEVEL,
+	API_OPT_LOG_PATH,
+	API_OPT_LATER
+};
+
+static const struct option api_options[] = {
+	{ "api-sock", required_argument, NULL, API_OPT_SOCK },
+	{ "id", required_argument, NULL, API_OPT_ID },
+	{ "config-file", required_argument, NULL, API_OPT_CONFIG },
+	{ "no-api", no_argument, NULL, API_OPT_NO_API },
+	{ "level", required_argument, NULL, API_OPT_LEVEL },
+	{ "log-path", required_argument, NULL, API_OPT_LOG_PATH },
+	{ "boot-timer", no_argument, NULL, API_OPT_LATER },
+	{ "metrics-path", required_argument, NULL, API_OPT_LATER },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct api_opts {
+	const char *sock, *id, *config, *level, *log_path;
+	bool no_api;
+};
+
+static int api_option(struct api_opts *o, int opt, const char *arg, const char *name)
+{
+	switch (opt) {
+	case API_OPT_SOCK:
+		o->sock = arg;
+		return 0;
+	case API_OPT_ID:
+		if (strlen(arg) < 1 || strlen(arg) > 64)
+			return usage_error("--id must be 1 to 64 characters");
+		o->id = arg;
+		return 0;
+	case API_OPT_CONFIG:
+		o->config = arg;
+		return 0;
+	case API_OPT_NO_API:
+		o->no_api = true;
+		return 0;
+	case API_OPT_LEVEL:
+		o->level = arg;
+		return 0;
+	case API_OPT_LOG_PATH:
+		o->log_path = arg;
+		return 0;
+	default:
+		return usage_error("--%s is not supported by this build", name);
+	}
+}
+
+static int parse_api(int argc, char **argv, struct api_opts *o)
+{
+	int opt, idx, ret;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":", api_options, &idx)) != -1) {
+		if (opt == '?')
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		if (opt == ':')
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		ret = api_option(o, opt, optarg, api_options[idx].name);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->no_api && !o->config)
+		return usage_error(
+			"--no-api needs --config-file (nothing else could start the VM)");
+	if (!o->no_api && !o->sock)
+		return usage_error("--api-sock PATH is needed (or --no-api with --config-file)");
+	return 0;
+}
+
+/* Where and what to log: --level/--log-path and PUT /logger. */
+static int api_logger(void *ctx, const char *path, const char *level, struct err *err)
+{
+	int lvl, fd;
+
+	if (level && api_log_level(level, &lvl) < 0)
+		return err_set(err, -EINVAL, "unknown log level '%s'", level);
+	if (path) {
+		/* Like Firecracker: the file or FIFO must exist already. */
+		fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return err_set(err, -errno, "log_path '%s': %s", path, strerror(errno));
+		fd = log_set_fd(fd);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (level && lvl < 0) {
+		fd = log_set_fd(-1);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	} else if (level) {
+		log_set_level((enum log_level)lvl);
+	}
+	return 0;
+}
+
+static int api_call(void *ctx, enum ctl_cmd cmd, struct err *err)
+{
+	return ctl_call(ctx, cmd, err);
+}
+
+/* The config file's logger section; metrics are refused. */
+static int api_config_extra(const char *key, struct json_object *o, void *ctx, struct err *err)
+{
+	struct json_object *path, *level;
+
+	if (strcmp(key, "logger") != 0)
+		return err_set(err, -ENOTSUP, "config file: '%s' is not supported", key);
+	path = json_object_object_get(o, "log_path");
+	level = json_object_object_get(o, "level");
+	return api_logger(ctx, path ? json_object_get_string(path) : NULL,
+			  level ? json_object_get_string(level) : NULL, err);
+}
+
+static int api_load_config(struct vm_config *cfg, const char *path, struct err *err)
+{
+	struct json_object *doc = NULL;
+	struct file_view fv = { 0 };
+	int ret = file_view_load(&fv, path, "config file", 1 << 20, err);
+
+	if (ret < 0)
+		return ret;
+	ret = vm_json_parse((const char *)fv.data, fv.size, &doc, err);
+	if (ret == 0)
+		ret = vm_json_config_file(cfg, doc, api_config_extra, NULL, err);
+	if (ret < 0)
+		err_prefix(err, "config file '%s': ", path);
+	json_object_put(doc);
+	file_view_release(&fv);
+	return ret;
+}
+
+/* The stop signals are blocked before any thread starts: the main thread takes them. */
+static void block_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm_result *res,
+		     struct err *err)
+{
+	struct vmm_control ctl;
+	struct api api = { .cfg = cfg, .id = o->id, .call = api_call, .logger = api_logger };
+	struct api_server *srv = NULL;
+	int fd, ret = ctl_init(&ctl);
+
+	if (ret < 0)
+		return err_set(err, ret, "%s", strerror(-ret));
+	api.ctx = &ctl;
+	api.state = o->config ? API_RUNNING : API_NOT_STARTED;
+	block_stop_signals();
+	if (!o->no_api) {
+		fd = unix_listen(o->sock, 16, 0600, err);
+		ret = fd < 0 ? fd : api_server_start(&api, fd, &srv, err);
+		if (ret < 0)
+			err_prefix(err, "API socket '%s': ", o->sock);
+	}
+	if (ret == 0)
+		ret = vmm_serve(cfg, &ctl, o->config != NULL, res, err);
+	api_server_stop(srv);
+	if (srv)
+		unlink(o->sock);
+	ctl_fini(&ctl);
+	return ret;
+}
+
+static int cmd_api(int argc, char **argv)
+{
+	struct api_opts o = { 0 };
+	struct vm_config cfg;
+	struct vmm_result res;
+	struct err err = { { 0 } };
+	int ret = parse_api(argc, argv, &o);
+
+	if (ret)
+		return ret;
+	vm_config_init(&cfg);
+	if (o.level || o.log_path)
+		ret = api_logger(NULL, o.log_path, o.level, &err);
+	if (ret == 0 && o.config)
+		ret = api_load_config(&cfg, o.config, &err);
+	if (ret == 0)
+		ret = api_serve(&o, &cfg, &res, &err);
+	vm_config_fini(&cfg);
+	if (ret < 0) {
+		fprintf(stderr, "ember: %s\n", err.msg[0] ? err.msg : strerror(-ret));
+		return EXIT_FAILURE;
+	}
+	return report_result(&res);
+}
+
 /*
  * A parent may start us with fd 0, 1 or 2 closed; the next open() would then
  * take that number and, say, /dev/kvm would be read as the console. Park
@@ -293,7 +511,6 @@ int main(int argc, char **argv)
 	if (ensure_standard_fds() < 0)
 		return EXIT_FAILURE;
 	if (argc < 2) {
-
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -309,11 +526,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_SUCCESS;
 	}
-	if (strcmp(argv[1], "--api-sock") == 0 || strcmp(argv[1], "--config-file") == 0 ||
-	    strcmp(argv[1], "--no-api") == 0 || strcmp(argv[1], "--id") == 0) {
-		fprintf(stderr, "ember: the Firecracker-compatible API mode is not in this build "
-				"yet; use 'ember run'\n");
-		return EXIT_USAGE;
-	}
+	if (argv[1][0] == '-')
+		return cmd_api(argc, argv);
 	return usage_error("unknown command '%s'", argv[1]);
 }

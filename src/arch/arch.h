@@ -34,7 +34,11 @@ int arch_vm_init(struct vm *vm, const struct vm_config *cfg, struct err *err) __
 int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *err) __must_check;
 void arch_machine_destroy(struct vm *vm);
 
+/* Presses Ctrl-Alt-Del on the guest's keyboard (the API's SendCtrlAltDel). */
+int arch_ctrl_alt_del(struct vm *vm) __must_check;
+
 /* Per-vCPU set-up: CPUID, MSRs, local APIC, FPU. */
+
 int arch_vcpu_init(struct vcpu *v, struct err *err) __must_check;
 
 /* Loads kernel and initrd, writes firmware tables, sets the boot vCPU's registers. */

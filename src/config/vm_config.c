@@ -15,8 +15,9 @@ void vm_config_init(struct vm_config *c)
 	c->serial = SERIAL_STDIO;
 }
 
-static void vm_device_free(struct vm_device *d)
+void vm_device_fini(struct vm_device *d)
 {
+	free(d->id);
 	free(d->disk.path);
 	free(d->disk.serial);
 	free(d->net.tap);
@@ -26,7 +27,7 @@ static void vm_device_free(struct vm_device *d)
 void vm_config_fini(struct vm_config *c)
 {
 	for (unsigned int i = 0; i < c->nr_devices; i++)
-		vm_device_free(&c->devices[i]);
+		vm_device_fini(&c->devices[i]);
 	free(c->devices);
 	free(c->kernel_path);
 	free(c->initrd_path);
@@ -104,7 +105,7 @@ static struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_devic
 /* Takes back a device whose spec did not parse, so a failed add changes nothing. */
 static int vm_config_drop_last(struct vm_config *c, int ret)
 {
-	vm_device_free(&c->devices[--c->nr_devices]);
+	vm_device_fini(&c->devices[--c->nr_devices]);
 	return ret;
 }
 
@@ -207,8 +208,7 @@ int vm_config_add_disk(struct vm_config *c, const char *spec, struct err *err)
 	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
 }
 
-/* A unicast MAC address, six hex pairs separated by colons. */
-static int parse_mac(const char *s, uint8_t mac[6])
+int vm_config_parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned int b[6];
 	int n = -1;
@@ -235,7 +235,7 @@ static int net_option(void *ctx, const char *opt, struct err *err)
 		return net->tap ? 0 : err_set(err, -ENOMEM, "out of memory");
 	}
 	if (strncmp(opt, "mac=", 4) == 0) {
-		if (parse_mac(opt + 4, net->mac) < 0)
+		if (vm_config_parse_mac(opt + 4, net->mac) < 0)
 			return err_set(err, -EINVAL,
 				       "--net: '%s' is not a unicast MAC address "
 				       "(XX:XX:XX:XX:XX:XX)",
@@ -294,28 +294,22 @@ int vm_config_add_rng(struct vm_config *c, struct err *err)
 	return vm_config_new_device(c, VM_DEVICE_RNG, err) ? 0 : -EINVAL;
 }
 
-/* The guest's address: 3 and up (0 to 2 are the hypervisor, local and host), not -1U. */
-#define VSOCK_CID_MIN 3
-#define VSOCK_CID_MAX 0xfffffffeu
-/* A Unix socket path with room for "_<port>" after it (sun_path is 108 bytes). */
-#define VSOCK_UDS_PATH_MAX 96
-
 static int vsock_option(void *ctx, const char *opt, struct err *err)
 {
 	struct vm_vsock *vs = ctx;
 
 	if (strncmp(opt, "cid=", 4) == 0) {
-		if (parse_u64(opt + 4, VSOCK_CID_MIN, VSOCK_CID_MAX, &vs->cid) < 0)
+		if (parse_u64(opt + 4, VM_VSOCK_CID_MIN, VM_VSOCK_CID_MAX, &vs->cid) < 0)
 			return err_set(err, -EINVAL,
 				       "--vsock: cid must be a number from %u to %u, not '%s'",
-				       VSOCK_CID_MIN, VSOCK_CID_MAX, opt + 4);
+				       VM_VSOCK_CID_MIN, VM_VSOCK_CID_MAX, opt + 4);
 		return 0;
 	}
 	if (strncmp(opt, "uds=", 4) == 0 && opt[4]) {
-		if (strlen(opt + 4) > VSOCK_UDS_PATH_MAX)
+		if (strlen(opt + 4) > VM_VSOCK_UDS_MAX)
 			return err_set(err, -ENAMETOOLONG,
 				       "--vsock: the uds path is longer than %u bytes",
-				       VSOCK_UDS_PATH_MAX);
+				       VM_VSOCK_UDS_MAX);
 		free(vs->uds);
 		vs->uds = strdup(opt + 4);
 		return vs->uds ? 0 : err_set(err, -ENOMEM, "out of memory");
@@ -342,8 +336,74 @@ int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err)
 	return ret < 0 ? vm_config_drop_last(c, ret) : 0;
 }
 
-int vm_config_validate(const struct vm_config *c, unsigned int max_cpus, struct err *err)
+static bool vm_device_is_singleton(enum vm_device_kind kind)
+{
+	return kind == VM_DEVICE_RNG || kind == VM_DEVICE_VSOCK || kind == VM_DEVICE_CONSOLE;
+}
 
+static bool vm_device_same(const struct vm_device *a, const struct vm_device *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	return vm_device_is_singleton(a->kind) || (a->id && b->id && strcmp(a->id, b->id) == 0);
+}
+
+static int vm_config_find_root(const struct vm_config *c)
+{
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].kind == VM_DEVICE_DISK && c->devices[i].disk.root)
+			return (int)i;
+	return -1;
+}
+
+/* Moves device i to the front, keeping the others' order. */
+static void vm_config_to_front(struct vm_config *c, unsigned int i)
+{
+	struct vm_device d = c->devices[i];
+
+	memmove(&c->devices[1], &c->devices[0], i * sizeof(d));
+	c->devices[0] = d;
+}
+
+int vm_config_put_device(struct vm_config *c, struct vm_device *d, struct err *err)
+{
+	int root = vm_config_find_root(c);
+	unsigned int i = 0;
+	struct vm_device *slot;
+
+	while (i < c->nr_devices && !vm_device_same(&c->devices[i], d))
+		i++;
+	if (d->kind == VM_DEVICE_DISK && d->disk.root && root >= 0 && (unsigned int)root != i) {
+		vm_device_fini(d);
+		return err_set(err, -EINVAL, "a root block device already exists");
+	}
+	if (i == c->nr_devices) {
+		slot = vm_config_new_device(c, d->kind, err);
+		if (!slot) {
+			vm_device_fini(d);
+			return -EINVAL;
+		}
+	} else {
+		slot = &c->devices[i];
+		vm_device_fini(slot);
+	}
+	*slot = *d;
+	memset(d, 0, sizeof(*d));
+	if (slot->kind == VM_DEVICE_DISK && slot->disk.root)
+		vm_config_to_front(c, i);
+	return 0;
+}
+
+const char *vm_config_root_args(const struct vm_config *c)
+{
+	int root = vm_config_find_root(c);
+
+	if (root < 0)
+		return NULL;
+	return c->devices[root].disk.readonly ? "root=/dev/vda ro" : "root=/dev/vda rw";
+}
+
+int vm_config_validate(const struct vm_config *c, unsigned int max_cpus, struct err *err)
 {
 	if (!c->kernel_path || !c->kernel_path[0])
 		return err_set(err, -EINVAL, "no kernel given (--kernel PATH)");

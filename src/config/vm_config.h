@@ -29,10 +29,16 @@ enum vm_device_kind {
 };
 
 #define VM_CONFIG_MAX_DEVICES 64
-#define VM_DISK_SERIAL_MAX    20 /* virtio-blk's GET_ID answer */
+/* vsock: the guest's CID range, and room in sun_path for "_<port>" after the socket path. */
+#define VM_VSOCK_CID_MIN 3
+#define VM_VSOCK_CID_MAX 0xfffffffeu
+#define VM_VSOCK_UDS_MAX 96
+
+#define VM_DISK_SERIAL_MAX 20 /* virtio-blk's GET_ID answer */
 
 struct vm_disk {
 	char *path;
+	bool root; /* the API's is_root_device: first among the disks, root=/dev/vda */
 	bool readonly;
 	bool direct; /* cache=none */
 	char *serial;
@@ -55,6 +61,7 @@ struct vm_vsock {
 
 struct vm_device {
 	enum vm_device_kind kind;
+	char *id;	       /* the API's drive_id, iface_id, vsock_id; NULL from flags */
 	struct vm_disk disk;   /* VM_DEVICE_DISK */
 	struct vm_net net;     /* VM_DEVICE_NET */
 	struct vm_vsock vsock; /* VM_DEVICE_VSOCK */
@@ -73,6 +80,7 @@ struct vm_config {
 	bool console_virtio; /* stdio serves a virtio console (hvc0), not the UART */
 	struct vm_device *devices;
 	unsigned int nr_devices;
+	bool track_dirty_pages; /* machine-config: for diff snapshots */
 };
 
 void vm_config_init(struct vm_config *c);
@@ -108,7 +116,24 @@ int vm_config_add_rng(struct vm_config *c, struct err *err) __must_check;
 
 int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
+/*
+ * Puts a fully parsed device into the config, taking over its strings:
+ * it replaces the device of the same kind and id (or, for kinds there is
+ * one of, the device of that kind), else it is added at the end. A root
+ * disk goes first among the devices (the guest's /dev/vda). On error `d`
+ * is freed and the config is unchanged.
+ */
+int vm_config_put_device(struct vm_config *c, struct vm_device *d, struct err *err) __must_check;
+void vm_device_fini(struct vm_device *d);
+
+/* A unicast MAC address, XX:XX:XX:XX:XX:XX. */
+int vm_config_parse_mac(const char *s, uint8_t mac[6]) __must_check;
+
+/* "root=/dev/vda rw" (or ro) when a root disk is configured, else NULL. */
+const char *vm_config_root_args(const struct vm_config *c);
+
 /* Strict decimal parse: digits only, no sign, no overflow, within [min, max]. */
+
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) __must_check;
 
 #endif

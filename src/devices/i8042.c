@@ -52,7 +52,7 @@
 #define KBD_BAT_OK    0xaa
 #define AUX_TEST_FAIL 0x01
 
-#define OUT_QUEUE 16
+#define OUT_QUEUE 32
 
 struct i8042 {
 	pthread_mutex_t lock;
@@ -221,6 +221,11 @@ uint8_t i8042_port_read(struct i8042 *k, unsigned int off)
 		return (uint8_t)((k->out_count ? STS_OBF : 0) | STS_SYS | STS_UNLOCK |
 				 k->status_cmd);
 	val = i8042_dequeue(k);
+	/* The next byte, if any, is a new interrupt: an edge of its own, as on a real 8042. */
+	if (k->irq_level) {
+		irq_line_set(&k->irq, 0);
+		k->irq_level = false;
+	}
 	i8042_update_irq(k);
 	return val;
 }
@@ -290,6 +295,24 @@ static const struct bus_ops i8042_status_ops = {
 	.read = i8042_status_read,
 	.write = i8042_command_write,
 };
+
+/* Make codes then break codes, in the set the guest reads (translated: set 1). */
+static const uint8_t cad_set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+static const uint8_t cad_set2[] = {
+	0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14
+};
+
+void i8042_ctrl_alt_del(struct i8042 *k)
+{
+	bool xlate;
+
+	pthread_mutex_lock(&k->lock);
+	xlate = k->ctr & CTR_XLATE;
+	for (size_t i = 0; i < (xlate ? sizeof(cad_set1) : sizeof(cad_set2)); i++)
+		i8042_queue(k, xlate ? cad_set1[i] : cad_set2[i]);
+	i8042_update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+}
 
 int i8042_create(struct bus *pio, const struct i8042_config *cfg, struct i8042 **out)
 {

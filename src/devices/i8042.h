@@ -27,6 +27,12 @@ struct i8042_config {
 int i8042_create(struct bus *pio, const struct i8042_config *cfg, struct i8042 **out) __must_check;
 void i8042_destroy(struct i8042 *k);
 
+/*
+ * Presses and releases Ctrl, Alt and Delete on the keyboard (the API's
+ * SendCtrlAltDel): Linux's keyboard driver then asks init to reboot.
+ */
+void i8042_ctrl_alt_del(struct i8042 *k);
+
 /* Register interface, exposed for unit tests: port 0x60 is offset 0, 0x64 offset 4. */
 uint8_t i8042_port_read(struct i8042 *k, unsigned int off);
 void i8042_port_write(struct i8042 *k, unsigned int off, uint8_t val);

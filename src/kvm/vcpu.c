@@ -94,6 +94,8 @@ static void vcpu_loop(struct vcpu *v)
 	struct vm *vm = v->vm;
 
 	while (vm_stop_reason(vm) == VM_RUNNING) {
+		if (atomic_load(&vm->pause_wanted))
+			vm_vcpu_park(vm);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;

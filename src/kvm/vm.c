@@ -29,6 +29,10 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt,
 		va_end(ap);
 	}
 	eventfd_write(vm->stop_efd, 1); /* cannot fail: one write per VM */
+	/* Parked vCPUs and a pause waiting for them must see the stop. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(vm->vcpus[i]);
 }
@@ -190,6 +194,8 @@ int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->kvm = kvm;
 	vm->fd = -1;
 	bus_init(&vm->pio_bus, "pio");
@@ -249,12 +255,47 @@ void vm_destroy(struct vm *vm)
 	if (vm->fd >= 0)
 		close(vm->fd);
 	if (vm->ram)
-
 		munmap(vm->ram, vm->ram_size);
-
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	bus_fini(&vm->mmio_bus);
 	bus_fini(&vm->pio_bus);
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 	free(vm);
+}
+
+void vm_vcpu_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_wanted) && vm_stop_reason(vm) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_wanted, true);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	while (vm->parked < vm->nr_vcpus && vm_stop_reason(vm) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	if (vm_stop_reason(vm) != VM_RUNNING)
+		ret = -ESHUTDOWN;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_wanted, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }

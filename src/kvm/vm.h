@@ -9,6 +9,7 @@
 #ifndef EMBER_KVM_VM_H
 #define EMBER_KVM_VM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,7 +63,13 @@ struct vm {
 
 	atomic_int stop_reason;
 	char stop_msg[512];
-	int stop_efd;		/* eventfd: readable once a stop was requested */
+	int stop_efd; /* eventfd: readable once a stop was requested */
+
+	/* Pause: vCPUs park (vm_vcpu_park) while pause_wanted is set. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_wanted;
+	unsigned int parked;	/* vCPU threads parked now */
 	bool emul_failure_insn; /* KVM_CAP_EXIT_ON_EMULATION_FAILURE enabled */
 };
 
@@ -84,6 +91,16 @@ static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
 {
 	return (enum vm_stop_reason)atomic_load_explicit(&vm->stop_reason, memory_order_acquire);
 }
+
+/*
+ * Stops every vCPU outside the guest (they park) and returns once all are
+ * parked: -ESHUTDOWN if the VM stopped meanwhile. From the main thread.
+ */
+int vm_pause(struct vm *vm) __must_check;
+void vm_resume(struct vm *vm);
+
+/* A vCPU thread waits here while the VM is paused. */
+void vm_vcpu_park(struct vm *vm);
 
 /* Kicks every vCPU out of the guest and joins the threads. */
 void vm_stop(struct vm *vm);

@@ -7,6 +7,7 @@
 #include "util/log.h"
 
 static _Atomic enum log_level current_level = LOG_WARN;
+static atomic_int log_fd = STDERR_FILENO;
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -14,6 +15,11 @@ static const char *const level_names[] = {
 	[LOG_INFO] = "info",
 	[LOG_DEBUG] = "debug",
 };
+
+int log_set_fd(int fd)
+{
+	return atomic_exchange(&log_fd, fd);
+}
 
 void log_set_level(enum log_level level)
 {
@@ -44,7 +50,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (level > atomic_load(&current_level))
+	int fd = atomic_load(&log_fd);
+
+	if (level > atomic_load(&current_level) || fd < 0)
 		return;
 	n = snprintf(buf, sizeof(buf), "ember: %s", level == LOG_WARN ? "warning: " : "");
 	len = n > 0 ? (size_t)n : 0;
@@ -55,7 +63,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		len += MIN((size_t)n, sizeof(buf) - len - 2);
 	buf[len++] = '\n';
 	/* One write per line so that threads never interleave inside a message. */
-	if (write(STDERR_FILENO, buf, len) < 0) {
+	if (write(fd, buf, len) < 0) {
 		/* Nowhere left to report it. */
 	}
 	errno = saved_errno;

@@ -17,6 +17,8 @@
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
+/* Where messages go from now on (-1: nowhere); returns the previous fd. */
+int log_set_fd(int fd);
 enum log_level log_get_level(void);
 int log_parse_level(const char *name, enum log_level *out) __must_check;
 void log_msg(enum log_level level, const char *fmt, ...) __printf(2, 3);

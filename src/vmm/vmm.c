@@ -12,6 +12,7 @@
 #include "kvm/vcpu.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "vmm/control.h"
 #include "vmm/vmm.h"
 
 #define CONSOLE_BUF 256
@@ -28,6 +29,9 @@ struct vmm {
 	struct ev_handler stop_h;
 	struct ev_handler stdin_h;
 	struct ev_handler space_h;
+	struct ev_handler ctl_h;
+	struct vmm_control *ctl; /* the API's commands; NULL without an API */
+	const struct vm_config *cfg;
 
 	/* stdin bytes read but not yet taken by the UART */
 	uint8_t pend[CONSOLE_BUF];
@@ -132,7 +136,10 @@ static void vmm_on_signal(struct ev_handler *h, uint32_t events)
 		return;
 	if (!c->stop_signo)
 		c->stop_signo = (int)si.ssi_signo;
-	vm_request_stop(c->vm, VM_STOP_SIGNAL, NULL);
+	if (c->vm)
+		vm_request_stop(c->vm, VM_STOP_SIGNAL, NULL);
+	else
+		c->done = true; /* no VM yet (API mode): nothing to stop but ember */
 }
 
 static void vmm_on_stop(struct ev_handler *h, uint32_t events)
@@ -195,15 +202,16 @@ static int vmm_setup_loop(struct vmm *c)
 	if (ret < 0)
 		return ret;
 	c->sig_h = (struct ev_handler){ .fd = c->sigfd, .cb = vmm_on_signal };
-	c->stop_h = (struct ev_handler){ .fd = c->vm->stop_efd, .cb = vmm_on_stop };
-	ret = evloop_add(&c->loop, &c->sig_h, EPOLLIN);
-	if (ret == 0)
-		ret = evloop_add(&c->loop, &c->stop_h, EPOLLIN);
-	return ret;
+	return evloop_add(&c->loop, &c->sig_h, EPOLLIN);
 }
 
 static void vmm_collect(struct vmm *c, struct vmm_result *res)
 {
+	if (!c->vm) {
+		res->reason = VM_STOP_SIGNAL;
+		res->signal = c->stop_signo;
+		return;
+	}
 	res->reason = vm_stop_reason(c->vm);
 	res->signal = c->stop_signo;
 	snprintf(res->msg, sizeof(res->msg), "%s", c->vm->stop_msg);
@@ -218,7 +226,7 @@ static int vmm_loop(struct vmm *c)
 	return ret;
 }
 
-static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err)
+static int vmm_build(struct vmm *c, const struct vm_config *cfg, struct err *err)
 {
 	int ret;
 
@@ -228,22 +236,158 @@ static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err
 	ret = vm_config_validate(cfg, MIN(c->kvm.max_vcpus, arch_max_vcpus()), err);
 	if (ret < 0)
 		return ret;
+	return vm_create(&c->kvm, cfg, &c->vm, err);
+}
+
+/* The control loop takes the built VM's stop event and console, then the vCPUs start. */
+static int vmm_attach(struct vmm *c, const struct vm_config *cfg, struct err *err)
+{
+	int ret;
+
+	c->stop_h = (struct ev_handler){ .fd = c->vm->stop_efd, .cb = vmm_on_stop };
+	ret = evloop_add(&c->loop, &c->stop_h, EPOLLIN);
+	if (ret == 0)
+		ret = vmm_setup_console(c, cfg);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+	return vm_start(c->vm, err);
+}
+
+static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err)
+{
+	int ret;
+
 	/*
 	 * Until the VM exists a stop signal simply ends ember (nothing to undo);
 	 * from here on the control loop takes it, after the VM is built.
 	 */
-	ret = vm_create(&c->kvm, cfg, &c->vm, err);
+	ret = vmm_build(c, cfg, err);
 	if (ret < 0)
 		return ret;
 	ret = vmm_setup_signals(c);
 	if (ret < 0)
 		return err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
 	ret = vmm_setup_loop(c);
-	if (ret == 0)
-		ret = vmm_setup_console(c, cfg);
 	if (ret < 0)
 		return err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
-	return vm_start(c->vm, err);
+	return vmm_attach(c, cfg, err);
+}
+
+/* A failed start in API mode: undo it all, so that another InstanceStart can try again. */
+static void vmm_unbuild(struct vmm *c)
+{
+	if (c->stdin_watched)
+		evloop_del(&c->loop, &c->stdin_h);
+	if (c->vm && c->vm->console.dev && c->stdin_on)
+		evloop_del(&c->loop, &c->space_h);
+	if (c->vm)
+		evloop_del(&c->loop, &c->stop_h);
+	term_restore(&c->term);
+	vm_destroy(c->vm);
+	c->vm = NULL;
+	kvm_close(&c->kvm);
+	c->stdin_on = c->stdin_watched = c->stdin_pollable = c->stdin_eof = false;
+}
+
+static int vmm_ctl_start(struct vmm *c, struct err *err)
+{
+	int ret;
+
+	if (c->vm)
+		return err_set(err, -EEXIST, "the microVM is already running");
+	ret = vmm_build(c, c->cfg, err);
+	if (ret == 0)
+		ret = vmm_attach(c, c->cfg, err);
+	if (ret < 0)
+		vmm_unbuild(c);
+	return ret;
+}
+
+static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, struct err *err)
+{
+	if (cmd == CTL_START)
+		return vmm_ctl_start(c, err);
+	if (!c->vm)
+		return err_set(err, -EINVAL, "the microVM is not running");
+	switch (cmd) {
+	case CTL_PAUSE:
+		return vm_pause(c->vm) < 0 ? err_set(err, -ESHUTDOWN, "the microVM stopped") : 0;
+	case CTL_RESUME:
+		vm_resume(c->vm);
+		return 0;
+	case CTL_CTRL_ALT_DEL:
+		return arch_ctrl_alt_del(c->vm) < 0 ? err_set(err, -ENODEV, "no keyboard") : 0;
+	default:
+		return err_set(err, -ENOTSUP, "not supported by this build");
+	}
+}
+
+static void vmm_on_ctl(struct ev_handler *h, uint32_t events)
+{
+	struct vmm *c = container_of(h, struct vmm, ctl_h);
+	struct err err = { { 0 } };
+	enum ctl_cmd cmd = ctl_take(c->ctl);
+	int ret;
+
+	(void)events;
+	if (cmd == CTL_NONE)
+		return;
+	ret = vmm_ctl_run(c, cmd, &err);
+	ctl_reply(c->ctl, ret, &err);
+}
+
+/* Waits for the API's InstanceStart (or starts at once), then runs the VM to its end. */
+static int vmm_serve_loop(struct vmm *c, bool start_now, struct err *err)
+{
+	int ret;
+
+	c->ctl_h = (struct ev_handler){ .fd = c->ctl->efd, .cb = vmm_on_ctl };
+	ret = evloop_add(&c->loop, &c->ctl_h, EPOLLIN);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+	if (start_now) {
+		ret = vmm_ctl_start(c, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = vmm_loop(c);
+	return ret < 0 ? err_set(err, ret, "control loop failed: %s", strerror(-ret)) : 0;
+}
+
+int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
+	      struct vmm_result *res, struct err *err)
+{
+	struct vmm c = {
+		.kvm = { .fd = -1 },
+		.sigfd = -1,
+		.loop = { .epfd = -1 },
+		.term = { .fd = -1 },
+		.ctl = ctl,
+		.cfg = cfg,
+	};
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = vmm_setup_signals(&c);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
+	ret = vmm_setup_loop(&c);
+	if (ret < 0)
+		err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+	if (ret == 0)
+		ret = vmm_serve_loop(&c, start_now, err);
+	ctl_close(ctl);
+	if (c.vm)
+		vm_stop(c.vm);
+	if (ret == 0)
+		vmm_collect(&c, res);
+	term_restore(&c.term);
+	vm_destroy(c.vm);
+	evloop_fini(&c.loop);
+	if (c.sigfd >= 0)
+		close(c.sigfd);
+	kvm_close(&c.kvm);
+	return ret;
 }
 
 int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err)

@@ -6,6 +6,8 @@
 #ifndef EMBER_VMM_VMM_H
 #define EMBER_VMM_VMM_H
 
+#include <stdbool.h>
+
 #include "config/vm_config.h"
 #include "kvm/vm.h"
 #include "util/compiler.h"
@@ -23,5 +25,17 @@ struct vmm_result {
  * (see *err).
  */
 int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err) __must_check;
+
+struct vmm_control;
+
+/*
+ * API mode: takes the stop signals at once, then carries out the API's
+ * commands (vmm/control.h) from `ctl` on this thread: InstanceStart builds
+ * and boots the VM from `cfg` (which the API thread fills before it), or at
+ * once when `start_now`; then pause, resume, Ctrl-Alt-Del until the VM
+ * stops. Returns as vmm_run(); `ctl` is closed on the way out.
+ */
+int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
+	      struct vmm_result *res, struct err *err) __must_check;
 
 #endif

@@ -188,7 +188,18 @@ int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *
 	return virtio_devices_create(vm, cfg, &virtio_windows, &m->virtio, err);
 }
 
+int arch_ctrl_alt_del(struct vm *vm)
+{
+	struct x86_machine *m = vm->machine;
+
+	if (!m || !m->i8042)
+		return -ENODEV;
+	i8042_ctrl_alt_del(m->i8042);
+	return 0;
+}
+
 void arch_machine_destroy(struct vm *vm)
+
 {
 	struct x86_machine *m = vm->machine;
 

@@ -1,0 +1,356 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "config/vm_json.h"
+#include "util/log.h"
+
+#define API_ID_MAX 64
+
+struct route {
+	const char *method;
+	const char *path; /* ending in '/': an id follows */
+	bool pre_boot;	  /* refused once the microVM started */
+	int (*fn)(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		  struct err *err);
+};
+
+static void reply_json(struct api_reply *r, unsigned int status, struct json_object *o)
+{
+	const char *text = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	r->status = status;
+	r->body = text ? strdup(text) : NULL;
+	json_object_put(o);
+}
+
+static void reply_fault(struct api_reply *r, unsigned int status, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "fault_message", json_object_new_string(msg));
+	reply_json(r, status, o);
+}
+
+static const char *state_name(enum api_state s)
+{
+	return s == API_NOT_STARTED ? "Not started" : s == API_RUNNING ? "Running" : "Paused";
+}
+
+/* --- GET ----------------------------------------------------------------- */
+
+static int get_instance(struct api *a, const char *id, struct json_object *body,
+			struct api_reply *r, struct err *err)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id",
+			       json_object_new_string(a->id ? a->id : "anonymous-instance"));
+	json_object_object_add(o, "state", json_object_new_string(state_name(a->state)));
+	json_object_object_add(o, "vmm_version", json_object_new_string(EMBER_VERSION));
+	json_object_object_add(o, "app_name", json_object_new_string("ember"));
+	reply_json(r, 200, o);
+	return 0;
+}
+
+static int get_version(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		       struct err *err)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "firecracker_version", json_object_new_string(EMBER_VERSION));
+	reply_json(r, 200, o);
+	return 0;
+}
+
+static int get_vm_config(struct api *a, const char *id, struct json_object *body,
+			 struct api_reply *r, struct err *err)
+{
+	reply_json(r, 200, vm_json_dump(a->cfg));
+	return 0;
+}
+
+static int get_machine_config(struct api *a, const char *id, struct json_object *body,
+			      struct api_reply *r, struct err *err)
+{
+	struct json_object *all = vm_json_dump(a->cfg);
+	struct json_object *m = json_object_get(json_object_object_get(all, "machine-config"));
+
+	json_object_put(all);
+	reply_json(r, 200, m);
+	return 0;
+}
+
+/* --- pre-boot PUTs ------------------------------------------------------- */
+
+static int put_boot_source(struct api *a, const char *id, struct json_object *body,
+			   struct api_reply *r, struct err *err)
+{
+	return vm_json_boot_source(a->cfg, body, err);
+}
+
+static int put_machine_config(struct api *a, const char *id, struct json_object *body,
+			      struct api_reply *r, struct err *err)
+{
+	return vm_json_machine_config(a->cfg, body, false, err);
+}
+
+static int patch_machine_config(struct api *a, const char *id, struct json_object *body,
+				struct api_reply *r, struct err *err)
+{
+	return vm_json_machine_config(a->cfg, body, true, err);
+}
+
+static int put_drive(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		     struct err *err)
+{
+	return vm_json_drive(a->cfg, id, body, err);
+}
+
+static int put_net(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		   struct err *err)
+{
+	return vm_json_net(a->cfg, id, body, err);
+}
+
+static int put_vsock(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		     struct err *err)
+{
+	return vm_json_vsock(a->cfg, body, err);
+}
+
+static int put_entropy(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		       struct err *err)
+{
+	return vm_json_entropy(a->cfg, body, err);
+}
+
+static int put_serial(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		      struct err *err)
+{
+	return vm_json_serial(a->cfg, body, err);
+}
+
+int api_log_level(const char *name, int *level)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = { { "Error", LOG_ERROR }, { "Warning", LOG_WARN }, { "Info", LOG_INFO },
+		       { "Debug", LOG_DEBUG }, { "Trace", LOG_DEBUG },	{ "Off", -1 } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(levels); i++)
+		if (strcasecmp(name, levels[i].name) == 0) {
+			*level = levels[i].level;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int put_logger(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		      struct err *err)
+{
+	struct json_object *path, *level;
+	int ret = vm_json_check(body, "logger",
+				(const char *const[]){ "log_path:s", "level:s", "show_level:b",
+						       "show_log_origin:b", "module:s" },
+				5, err);
+	int lvl;
+
+	if (ret < 0)
+		return ret;
+	path = json_object_object_get(body, "log_path");
+	level = json_object_object_get(body, "level");
+	if (level && api_log_level(json_object_get_string(level), &lvl) < 0)
+		return err_set(err, -EINVAL,
+			       "logger: level must be Error, Warning, Info, Debug, Trace or Off");
+	if (!a->logger)
+		return err_set(err, -ENOTSUP, "logger: not configurable here");
+	return a->logger(a->ctx, path ? json_object_get_string(path) : NULL,
+			 level ? json_object_get_string(level) : NULL, err);
+}
+
+/* --- actions and state --------------------------------------------------- */
+
+/* Firecracker puts the root device on the kernel's command line; so does ember. */
+static int start_instance(struct api *a, struct err *err)
+{
+	const char *root = vm_config_root_args(a->cfg);
+	char *given = a->cfg->cmdline, *full = NULL;
+	int ret;
+
+	if (!a->cfg->kernel_path)
+		return err_set(err, -EINVAL,
+			       "cannot start the microVM: no boot source (PUT /boot-source)");
+	if (root && asprintf(&full, "%s%s%s", given ? given : "", given ? " " : "", root) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (full)
+		a->cfg->cmdline = full;
+	ret = a->call(a->ctx, CTL_START, err);
+	a->cfg->cmdline = given; /* the guest has its copy; GET /vm/config shows what was given */
+	free(full);
+	if (ret < 0)
+		return ret;
+	a->state = API_RUNNING;
+	return 0;
+}
+
+static int put_actions(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		       struct err *err)
+{
+	const char *type;
+	int ret = vm_json_check(body, "actions", (const char *const[]){ "action_type:s!" }, 1, err);
+
+	if (ret < 0)
+		return ret;
+	type = json_object_get_string(json_object_object_get(body, "action_type"));
+	if (strcmp(type, "InstanceStart") == 0) {
+		if (a->state != API_NOT_STARTED)
+			return err_set(err, -EINVAL, "the microVM is already running");
+		return start_instance(a, err);
+	}
+	if (strcmp(type, "SendCtrlAltDel") == 0) {
+		if (a->state == API_NOT_STARTED)
+			return err_set(err, -EINVAL, "the microVM is not running");
+		return a->call(a->ctx, CTL_CTRL_ALT_DEL, err);
+	}
+	if (strcmp(type, "FlushMetrics") == 0)
+		return err_set(err, -ENOTSUP, "metrics are not supported by this build");
+	return err_set(err, -EINVAL,
+		       "action_type must be InstanceStart, SendCtrlAltDel or FlushMetrics, "
+		       "not '%s'",
+		       type);
+}
+
+static int patch_vm(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		    struct err *err)
+{
+	const char *state;
+	bool pause;
+	int ret = vm_json_check(body, "vm", (const char *const[]){ "state:s!" }, 1, err);
+
+	if (ret < 0)
+		return ret;
+	state = json_object_get_string(json_object_object_get(body, "state"));
+	if (strcmp(state, "Paused") && strcmp(state, "Resumed"))
+		return err_set(err, -EINVAL, "state must be Paused or Resumed, not '%s'", state);
+	if (a->state == API_NOT_STARTED)
+		return err_set(err, -EINVAL, "the microVM is not running");
+	pause = strcmp(state, "Paused") == 0;
+	ret = a->call(a->ctx, pause ? CTL_PAUSE : CTL_RESUME, err);
+	if (ret == 0)
+		a->state = pause ? API_PAUSED : API_RUNNING;
+	return ret;
+}
+
+static int not_supported(struct api *a, const char *id, struct json_object *body,
+			 struct api_reply *r, struct err *err)
+{
+	return err_set(err, -ENOTSUP, "not supported by this build of ember");
+}
+
+static const struct route routes[] = {
+	{ "GET", "/", false, get_instance },
+	{ "GET", "/version", false, get_version },
+	{ "GET", "/vm/config", false, get_vm_config },
+	{ "GET", "/machine-config", false, get_machine_config },
+	{ "PUT", "/boot-source", true, put_boot_source },
+	{ "PUT", "/machine-config", true, put_machine_config },
+	{ "PATCH", "/machine-config", true, patch_machine_config },
+	{ "PUT", "/drives/", true, put_drive },
+	{ "PUT", "/network-interfaces/", true, put_net },
+	{ "PUT", "/vsock", true, put_vsock },
+	{ "PUT", "/entropy", true, put_entropy },
+	{ "PUT", "/serial", true, put_serial },
+	{ "PUT", "/logger", false, put_logger },
+	{ "PUT", "/actions", false, put_actions },
+	{ "PATCH", "/vm", false, patch_vm },
+	/* Known to Firecracker, not (yet) to ember: a clear refusal, not "no such path". */
+	{ "PATCH", "/drives/", false, not_supported },
+	{ "PATCH", "/network-interfaces/", false, not_supported },
+	{ "PUT", "/metrics", false, not_supported },
+	{ "PUT", "/snapshot/create", false, not_supported },
+	{ "PUT", "/snapshot/load", true, not_supported },
+	{ "PUT", "/balloon", true, not_supported },
+	{ "PUT", "/mmds", false, not_supported },
+	{ "PUT", "/mmds/config", true, not_supported },
+	{ "PUT", "/cpu-config", true, not_supported },
+};
+
+/* The id after a route's path: 1 to 64 characters, letters, digits, '_' and '-'. */
+static bool id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > API_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
+			    id[i]))
+			return false;
+	return true;
+}
+
+static const struct route *route_find(const char *method, const char *path, const char **id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const struct route *rt = &routes[i];
+		size_t n = strlen(rt->path);
+		bool with_id = n > 1 && rt->path[n - 1] == '/';
+
+		if (strcmp(rt->method, method) != 0)
+			continue;
+		if (with_id ? strncmp(path, rt->path, n) == 0 && id_ok(path + n)
+			    : strcmp(path, rt->path) == 0) {
+			*id = with_id ? path + n : NULL;
+			return rt;
+		}
+	}
+	return NULL;
+}
+
+static unsigned int status_of(int ret)
+{
+	return ret == -ENOMEM ? 500 : 400;
+}
+
+void api_handle(struct api *a, const char *method, const char *path, const char *body, size_t len,
+		struct api_reply *r)
+{
+	struct err err = { { 0 } };
+	struct json_object *o = NULL;
+	const struct route *rt;
+	const char *id = NULL;
+	char msg[300];
+	int ret;
+
+	*r = (struct api_reply){ .status = 204 };
+	rt = route_find(method, path, &id);
+	if (!rt) {
+		snprintf(msg, sizeof(msg), "Invalid request method and/or path: %.16s %.200s",
+			 method, path);
+		reply_fault(r, 400, msg);
+		return;
+	}
+	if (rt->pre_boot && a->state != API_NOT_STARTED) {
+		reply_fault(r, 400,
+			    "The requested operation is not supported after starting the "
+			    "microVM.");
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && rt->fn != not_supported &&
+	    vm_json_parse(body, len, &o, &err) < 0) {
+		reply_fault(r, 400, err.msg);
+		return;
+	}
+	ret = rt->fn(a, id, o, r, &err);
+	json_object_put(o);
+	if (ret < 0) {
+		free(r->body);
+		reply_fault(r, status_of(ret), err.msg[0] ? err.msg : strerror(-ret));
+	}
+}

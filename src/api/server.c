@@ -1,0 +1,141 @@
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/server.h"
+
+#define API_CONN_LIMIT	 16
+#define API_CONN_TIMEOUT 60 /* seconds a silent client keeps its connection */
+
+struct api_server {
+	struct MHD_Daemon *d;
+	struct api *api;
+	int fd;
+};
+
+/* A request's body as it arrives. */
+struct api_upload {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static enum MHD_Result api_respond(struct MHD_Connection *conn, const struct api_reply *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->body)
+		resp = MHD_create_response_from_buffer(strlen(r->body), r->body,
+						       MHD_RESPMEM_MUST_FREE);
+	else
+		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(r->body);
+		return MHD_NO;
+	}
+	if (r->body)
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void api_take_data(struct api_upload *u, const char *data, size_t n)
+{
+	char *grown;
+
+	if (u->too_big || u->len + n > API_MAX_BODY) {
+		u->too_big = true;
+		return;
+	}
+	grown = realloc(u->buf, u->len + n + 1);
+	if (!grown) {
+		u->too_big = true;
+		return;
+	}
+	memcpy(grown + u->len, data, n);
+	u->buf = grown;
+	u->len += n;
+	u->buf[u->len] = '\0';
+}
+
+static enum MHD_Result api_request(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_size, void **con_cls)
+{
+	struct api_server *s = cls;
+	struct api_upload *u = *con_cls;
+	struct api_reply r;
+
+	if (!u) {
+		u = calloc(1, sizeof(*u));
+		*con_cls = u;
+		return u ? MHD_YES : MHD_NO;
+	}
+	if (*upload_size) {
+		api_take_data(u, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (u->too_big) {
+		r = (struct api_reply){ 413, strdup("{\"fault_message\":\"the request body is "
+						    "larger than 65536 bytes\"}") };
+		return api_respond(conn, &r);
+	}
+	api_handle(s->api, method, url, u->buf ? u->buf : "", u->len, &r);
+	return api_respond(conn, &r);
+}
+
+static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			  enum MHD_RequestTerminationCode toe)
+{
+	struct api_upload *u = *con_cls;
+
+	if (u) {
+		free(u->buf);
+		free(u);
+	}
+	*con_cls = NULL;
+}
+
+static void api_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	/* libmicrohttpd's own complaints (a client that went away): not ours to print. */
+}
+
+int api_server_start(struct api *api, int fd, struct api_server **out, struct err *err)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		close(fd);
+		return err_set(err, -ENOMEM, "out of memory");
+	}
+	s->api = api;
+	s->fd = fd;
+	s->d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				api_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONN_TIMEOUT,
+				MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_END);
+	if (!s->d) {
+		close(fd);
+		free(s);
+		return err_set(err, -EIO, "cannot start the API's HTTP server");
+	}
+	*out = s;
+	return 0;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	close(s->fd);
+	free(s);
+}

@@ -1,0 +1,50 @@
+/*
+ * The line from the API thread into the main thread, which owns the VM: the
+ * API posts one command at a time and waits for its result; the main thread
+ * sees the command through an eventfd in its loop, carries it out, replies.
+ * Once closed (the VMM is going away) every call fails with -ESHUTDOWN, so
+ * the API thread never waits on a main thread that will not answer.
+ */
+#ifndef EMBER_VMM_CONTROL_H
+#define EMBER_VMM_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "util/compiler.h"
+#include "util/err.h"
+
+enum ctl_cmd {
+	CTL_NONE,
+	CTL_START,
+	CTL_PAUSE,
+	CTL_RESUME,
+	CTL_CTRL_ALT_DEL,
+	CTL_POWER_BUTTON,
+};
+
+struct vmm_control {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int efd; /* readable while a command waits for the main thread */
+	enum ctl_cmd pending;
+	bool answered;
+	bool closed;
+	int result;
+	struct err err;
+};
+
+int ctl_init(struct vmm_control *c) __must_check;
+void ctl_fini(struct vmm_control *c);
+
+/* API thread: runs `cmd` on the main thread and waits; 0 or -errno (*err says why). */
+int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, struct err *err) __must_check;
+
+/* Main thread: the command waiting, if any (CTL_NONE otherwise). */
+enum ctl_cmd ctl_take(struct vmm_control *c);
+void ctl_reply(struct vmm_control *c, int result, const struct err *err);
+
+/* Main thread: no more commands; a waiting one gets -ESHUTDOWN. */
+void ctl_close(struct vmm_control *c);
+
+#endif
