@@ -401,3 +401,88 @@ def check_vsock_run(r, peer_rc, peer_out):
     assert peer_rc == 0, peer_out
     lines = [l for l in peer_out.splitlines() if not l.startswith("peer: connected")]
     assert lines == VSOCK_PEER_LINES, peer_out
+
+
+# The Firecracker-compatible API: ember --api-sock, driven over its Unix socket
+# with http.client, the way Firecracker's own integration tests drive it.
+import http.client
+import json
+import socket
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = str(path)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class EmberAPI:
+    """An `ember --api-sock` process and requests to it."""
+
+    def __init__(self, tmp_path, extra=(), sock=None):
+        self.sock = sock or tmp_path / "api.sock"
+        self.out = open(tmp_path / "ember.out", "w+")
+        self.err = open(tmp_path / "ember.err", "w+")
+        self.proc = subprocess.Popen([str(EMBER), "--api-sock", str(self.sock), *extra],
+                                     stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=self.err)
+        deadline = time.monotonic() + 10
+        while self.proc.poll() is None and not self.listening():
+            assert time.monotonic() < deadline, "the API socket never took connections"
+            time.sleep(0.01)
+
+    def listening(self):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(str(self.sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def request(self, method, path, body=None, raw=None):
+        """(status, parsed JSON body or None)"""
+        conn = UnixHTTPConnection(self.sock)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        conn.request(method, path, body=data,
+                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        resp = conn.getresponse()
+        text = resp.read()
+        conn.close()
+        return resp.status, json.loads(text) if text else None
+
+    def put(self, path, body):
+        return self.request("PUT", path, body)
+
+    def patch(self, path, body):
+        return self.request("PATCH", path, body)
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def wait(self, timeout=60):
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.close()
+
+    def output(self):
+        self.out.seek(0)
+        self.err.seek(0)
+        return self.out.read(), self.err.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def run(self):
+        """The process's outcome as a GuestRun (stdout is the serial console)."""
+        out, err = self.output()
+        return GuestRun(self.proc.returncode, out, err, 0.0)

@@ -50,6 +50,7 @@ struct config {
 	const char *net_ip;	  /* virtio-net's address, NULL: not given */
 	uint64_t net_pings;	  /* echo replies virtio-net must send, 0: not given */
 	uint64_t console_lines;	  /* lines virtio-console echoes, 0: not given */
+	uint64_t ticks;		  /* TICK lines the ticker prints, 0: not given */
 };
 
 extern const struct boot_info *boot;
@@ -137,6 +138,8 @@ void test_virtio_bad_chain(void);
 void test_virtio_net(void);
 void test_virtio_console(void);
 void test_virtio_vsock(void);
+void test_ticker(void);
+void test_ctrl_alt_del(void);
 
 void serial_irq(void);
 void virtio_irq(void);

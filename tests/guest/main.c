@@ -11,6 +11,7 @@
  *   net_ip=A.B.C.D       virtio-net's IPv4 address
  *   net_pings=N          the echo replies virtio-net sends before it passes
  *   console_lines=N      the lines virtio-console echoes before it passes
+ *   ticks=N              the TICK lines the ticker prints (default 50)
  */
 #include "guest.h"
 #include "io.h"
@@ -45,6 +46,8 @@ static const struct {
 	{ "virtio-net", test_virtio_net },
 	{ "virtio-console", test_virtio_console },
 	{ "virtio-vsock", test_virtio_vsock },
+	{ "ticker", test_ticker },
+	{ "ctrl-alt-del", test_ctrl_alt_del },
 };
 
 static const char *const exit_names[] = {
@@ -114,6 +117,8 @@ static void parse_word(char *w)
 		set_number("net_pings", w + 10, &config.net_pings);
 	} else if (starts_with(w, "console_lines=")) {
 		set_number("console_lines", w + 14, &config.console_lines);
+	} else if (starts_with(w, "ticks=")) {
+		set_number("ticks", w + 6, &config.ticks);
 	}
 }
 

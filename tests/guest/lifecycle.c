@@ -1,0 +1,63 @@
+/*
+ * Tests for the VM's lifecycle as the API drives it.
+ *
+ * ticker: prints "TICK <n>" every 100 ms of guest timer time, `ticks` times
+ * (default 50). While the VM is paused no line comes; after a resume the
+ * count goes on from where it was.
+ *
+ * ctrl-alt-del: prints READY, then reads the keyboard controller (polling
+ * its status port, no interrupt) until 8 bytes came (the translated make and
+ * break codes of Ctrl, Alt and Delete) or 30 s passed; reports them.
+ */
+#include "guest.h"
+#include "io.h"
+
+#define TICK_MS	       100
+#define TICK_DEFAULT   50
+#define KBD_DATA       0x60
+#define KBD_STATUS     0x64
+#define KBD_STATUS_OBF 0x01
+#define KBD_WANT       8
+#define KBD_TIMEOUT_MS 30000
+#define KBD_POLL_MS    1
+
+void test_ticker(void)
+{
+	uint64_t want = config.ticks ? config.ticks : TICK_DEFAULT;
+
+	timer_start();
+	gprintf("READY ticker\n");
+	for (uint64_t n = 1; n <= want; n++) {
+		sleep_ms(TICK_MS);
+		gprintf("TICK %llu\n", (unsigned long long)n);
+	}
+	timer_stop();
+	test_pass("ticker");
+}
+
+void test_ctrl_alt_del(void)
+{
+	static const uint8_t expect[KBD_WANT] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	uint8_t got[KBD_WANT];
+	unsigned int n = 0;
+	uint64_t end;
+
+	timer_start();
+	end = timer_ticks() + KBD_TIMEOUT_MS;
+	gprintf("READY ctrl-alt-del\n");
+	while (n < KBD_WANT && timer_ticks() < end) {
+		if (inb(KBD_STATUS) & KBD_STATUS_OBF)
+			got[n++] = inb(KBD_DATA);
+		else
+			sleep_ms(KBD_POLL_MS);
+	}
+	timer_stop();
+	gprintf("KV kbd=");
+	for (unsigned int i = 0; i < n; i++)
+		gprintf("%s%02x", i ? "," : "", got[i]);
+	gprintf("\n");
+	if (n == KBD_WANT && memcmp(got, expect, KBD_WANT) == 0)
+		test_pass("ctrl-alt-del");
+	else
+		test_fail("ctrl-alt-del", "%u of %u bytes, or not Ctrl-Alt-Del", n, KBD_WANT);
+}

@@ -1,0 +1,246 @@
+"""ember's Firecracker-compatible API (ember --api-sock), over its Unix
+socket with http.client: the socket's rules, pre-boot configuration, every
+kind of bad request, and (where this host has /dev/kvm) booting, pausing and
+resuming the test guest through it."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from emberlib import EMBER, GUEST_ELF, EmberAPI, kvm_problem, run_ember
+
+USAGE = 2
+
+
+@pytest.fixture
+def api(tmp_path):
+    a = EmberAPI(tmp_path, extra=["--id", "vm-under-test"])
+    yield a
+    a.close()
+
+
+def test_socket_is_private_and_goes_away_on_sigterm(api):
+    assert stat.S_IMODE(os.stat(api.sock).st_mode) == 0o600
+    api.proc.send_signal(signal.SIGTERM)
+    assert api.wait(10) == 128 + signal.SIGTERM
+    assert not api.sock.exists()
+
+
+def test_instance_info(api):
+    assert api.get("/") == (200, {"id": "vm-under-test", "state": "Not started",
+                                  "vmm_version": api.get("/version")[1]["firecracker_version"],
+                                  "app_name": "ember"})
+
+
+def test_stale_socket_is_replaced_live_one_refused(tmp_path):
+    sock = tmp_path / "api.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(sock))
+    stale.close()  # the file stays, nobody listens: stale
+    a = EmberAPI(tmp_path, sock=sock)
+    try:
+        assert a.get("/")[0] == 200
+        r = run_ember(["--api-sock", sock], timeout=10)
+        assert r.returncode == 1
+        assert r.stderr.strip() == (f"ember: API socket '{sock}': another process listens on it")
+        assert a.get("/")[0] == 200  # the first one is untouched
+    finally:
+        a.close()
+
+
+def test_a_file_at_the_socket_path_is_refused(tmp_path):
+    path = tmp_path / "not-a-socket"
+    path.write_text("keep me")
+    r = run_ember(["--api-sock", path], timeout=10)
+    assert r.returncode == 1 and "exists and is not a socket" in r.stderr
+    assert path.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "--api-sock PATH is needed"),
+    (["--no-api"], "--no-api needs --config-file"),
+    (["--api-sock"], "needs a value"),
+    (["--api-sock", "/tmp/x", "--bogus"], "unknown option '--bogus'"),
+    (["--api-sock", "/tmp/x", "--metrics-path", "/tmp/m"], "--metrics-path is not supported"),
+    (["--api-sock", "/tmp/x", "--id", "x" * 65], "--id must be 1 to 64"),
+])
+def test_bad_flags(args, message):
+    r = run_ember(["--id", "a", *args] if not args else args, timeout=10)
+    assert r.returncode == USAGE, r.explain()
+    assert message in r.stderr
+
+
+def test_pre_boot_configuration_and_vm_config(api, tmp_path):
+    kernel, disk = str(GUEST_ELF), str(tmp_path / "root.img")
+    assert api.put("/boot-source", {"kernel_image_path": kernel,
+                                    "boot_args": "console=ttyS0"}) == (204, None)
+    assert api.put("/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "smt": False,
+                                       "track_dirty_pages": True}) == (204, None)
+    assert api.patch("/machine-config", {"mem_size_mib": 512}) == (204, None)
+    assert api.put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": disk,
+                                      "is_root_device": True, "is_read_only": False}) == (204, None)
+    assert api.put("/network-interfaces/net1", {"iface_id": "net1", "host_dev_name": "tap0",
+                                                "guest_mac": "06:00:AC:10:00:02"}) == (204, None)
+    assert api.put("/vsock", {"guest_cid": 3, "uds_path": str(tmp_path / "v.sock")}) == (204, None)
+    assert api.put("/entropy", {}) == (204, None)
+    status, cfg = api.get("/vm/config")
+    assert status == 200
+    assert cfg["boot-source"] == {"kernel_image_path": kernel, "initrd_path": None,
+                                  "boot_args": "console=ttyS0"}
+    assert cfg["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 512, "smt": False,
+                                     "track_dirty_pages": True, "huge_pages": "None"}
+    assert [d["drive_id"] for d in cfg["drives"]] == ["rootfs"]
+    assert cfg["network-interfaces"][0]["guest_mac"] == "06:00:ac:10:00:02"
+    assert cfg["vsock"]["guest_cid"] == 3 and cfg["entropy"] == {}
+    assert api.get("/machine-config")[1]["mem_size_mib"] == 512
+
+
+BAD = [
+    ("PUT", "/boot-source", "{", 400, "malformed JSON"),
+    ("PUT", "/boot-source", "", 400, "the body is empty"),
+    ("PUT", "/boot-source", '{"kernel_image_path": "k", "extra": 1}', 400, "unknown field 'extra'"),
+    ("PUT", "/boot-source", '{"kernel_image_path": ["k"]}', 400, "must be a string"),
+    ("PUT", "/machine-config", '{"vcpu_count": 1}', 400, "'mem_size_mib' is required"),
+    ("PUT", "/machine-config", '{"vcpu_count": 9999, "mem_size_mib": 64}', 400, "vcpu_count"),
+    ("PUT", "/drives/a%2Fb", "{}", 400, "Invalid request method and/or path"),
+    ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET /nowhere"),
+    ("DELETE", "/boot-source", None, 400, "Invalid request method and/or path"),
+    ("PUT", "/actions", '{"action_type": "InstanceStart"}', 400, "no boot source"),
+    ("PATCH", "/vm", '{"state": "Paused"}', 400, "not running"),
+    ("PUT", "/snapshot/load", "{}", 400, "not supported by this build"),
+    ("PUT", "/logger", '{"log_path": "/nonexistent/log"}', 400, "No such file"),
+    ("PUT", "/boot-source", '{"kernel_image_path": "' + "k" * 70000 + '"}', 413, "larger than"),
+    ("PUT", "/boot-source", '{"a":' * 100 + "1" + "}" * 100, 400, "malformed JSON"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, fault", BAD)
+def test_bad_requests_get_a_fault_message(api, method, path, body, status, fault):
+    got, reply = api.request(method, path, raw=body)
+    assert got == status, reply
+    assert fault in reply["fault_message"], reply
+    assert api.get("/")[0] == 200  # and ember serves on
+
+
+def raw_exchange(api, data):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(api.sock))
+    s.sendall(data)
+    s.settimeout(10)
+    reply = s.recv(4096)
+    s.close()
+    return reply
+
+
+def test_http_garbage_and_idle_clients_do_not_stop_it(api):
+    # Idle clients and one stuck in a half-sent binary request hold no one up.
+    idle = [socket.socket(socket.AF_UNIX) for _ in range(5)]
+    for s in idle:
+        s.connect(str(api.sock))
+    idle[0].sendall(b"\x00\xff NOT HTTP AT ALL\r\n")
+    assert api.get("/")[0] == 200
+    # A line that is no request is dropped; impossible lengths and chunking are refused.
+    assert raw_exchange(api, b"GARBAGE\r\n\r\n") == b""
+    assert raw_exchange(api, b"PUT /vm HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Length: 99999999999999999999\r\n\r\n").startswith(
+                            b"HTTP/1.1 413")
+    assert raw_exchange(api, b"PUT /vm HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                        b"\r\n\r\nzz\r\n").startswith(b"HTTP/1.1 400")
+    for s in idle:
+        s.close()
+    assert api.get("/")[0] == 200 and api.proc.poll() is None
+
+
+@pytest.mark.skipif(os.path.exists("/dev/kvm"), reason="this host has /dev/kvm")
+def test_instance_start_without_kvm_is_a_clean_refusal(api):
+    api.put("/boot-source", {"kernel_image_path": str(GUEST_ELF)})
+    status, reply = api.put("/actions", {"action_type": "InstanceStart"})
+    assert status == 400 and "/dev/kvm" in reply["fault_message"]
+    assert api.get("/")[1]["state"] == "Not started"
+
+
+def test_config_file_errors_are_one_line(tmp_path):
+    cfg = tmp_path / "vm.json"
+    for text, message in [("{", "malformed JSON"), ('{"drives": []}', "'boot-source' is required"),
+                          ('{"boot-source": {"kernel_image_path": "k"}, "balloon": {}}',
+                           "'balloon' is not supported")]:
+        cfg.write_text(text)
+        r = run_ember(["--no-api", "--config-file", cfg], timeout=10)
+        assert r.returncode == 1, r.explain()
+        assert r.stderr.startswith(f"ember: config file '{cfg}': ") and message in r.stderr
+        assert r.stderr.count("\n") == 1
+
+
+# --- with a VM (needs /dev/kvm) ---------------------------------------------
+
+
+def boot_through_api(api, tests, extra_cmdline=""):
+    assert api.put("/boot-source", {"kernel_image_path": str(GUEST_ELF),
+                                    "boot_args": f"test={tests} {extra_cmdline}"}) == (204, None)
+    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
+    assert api.put("/actions", {"action_type": "InstanceStart"}) == (204, None)
+
+
+def wait_for_line(api, text, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out, _ = api.output()
+        if text in out:
+            return out
+        time.sleep(0.05)
+    raise AssertionError(f"no '{text}' in:\n{api.output()[0]}")
+
+
+def ticks(out):
+    return [int(l.split()[1]) for l in out.replace("\r", "").split("\n") if l.startswith("TICK ")]
+
+
+@pytest.mark.usefixtures("kvm")
+def test_getting_started_boots_the_test_guest(api):
+    boot_through_api(api, "hello,cmdline", "exit=poweroff")
+    assert api.wait(30) == 0
+    r = api.run()
+    assert r.passed("hello") and "DONE" in r.lines, r.explain()
+    assert r.value("cmdline").startswith("test=hello,cmdline exit=poweroff"), r.explain()
+
+
+@pytest.mark.usefixtures("kvm")
+def test_pause_stops_the_guest_and_resume_goes_on(api):
+    boot_through_api(api, "ticker", "ticks=40 exit=poweroff")
+    wait_for_line(api, "TICK 3")
+    assert api.patch("/vm", {"state": "Paused"}) == (204, None)
+    assert api.get("/")[1]["state"] == "Paused"
+    before = ticks(api.output()[0])
+    time.sleep(1.0)
+    assert ticks(api.output()[0]) == before  # not a tick while paused
+    assert api.patch("/vm", {"state": "Resumed"}) == (204, None)
+    wait_for_line(api, f"TICK {before[-1] + 2}")
+    assert api.wait(30) == 0
+    seen = ticks(api.run().stdout)
+    assert seen == list(range(1, 41)), seen  # no reset, nothing lost
+
+
+@pytest.mark.usefixtures("kvm")
+def test_send_ctrl_alt_del_reaches_the_keyboard(api):
+    boot_through_api(api, "ctrl-alt-del", "exit=poweroff")
+    wait_for_line(api, "READY ctrl-alt-del")
+    assert api.put("/actions", {"action_type": "SendCtrlAltDel"}) == (204, None)
+    assert api.wait(30) == 0
+    r = api.run()
+    assert r.passed("ctrl-alt-del") and r.value("kbd") == "1d,38,e0,53,e0,d3,b8,9d", r.explain()
+
+
+@pytest.mark.usefixtures("kvm")
+def test_config_file_boots_without_an_api(tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": str(GUEST_ELF),
+                        "boot_args": "test=hello exit=poweroff"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}))
+    r = run_ember(["--no-api", "--config-file", cfg], timeout=60)
+    assert r.returncode == 0 and r.passed("hello"), r.explain()
