@@ -84,7 +84,6 @@ def test_no_arguments_is_a_usage_error():
 
 
     (["run", "--kernel", "k", "--net", "mac=06:00:00:00:00:01"], "--net: expected tap=NAME"),
-    (["--api-sock", "/tmp/x.sock"], "API mode is not in this build yet"),
 ])
 def test_bad_flags(args, message):
     r = run_ember(args, timeout=5)
