@@ -32,6 +32,9 @@
 
 #define EXIT_USAGE 2
 
+/* ember run --api-sock PATH: the API serves the VM the flags describe. */
+static const char *run_api_sock;
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -46,7 +49,7 @@ enum {
 	OPT_RNG,
 	OPT_VSOCK,
 	OPT_NET,
-	OPT_LATER, /* flags of the command-line contract that this build does not serve yet */
+	OPT_API_SOCK,
 };
 
 static const struct option run_options[] = {
@@ -63,7 +66,7 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "rng", no_argument, NULL, OPT_RNG },
-	{ "api-sock", required_argument, NULL, OPT_LATER },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -72,6 +75,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: ember run --kernel PATH [options]   boot a VM from flags\n"
+		"       ember --api-sock PATH [--id ID] [--config-file FILE] [--no-api]\n"
+		"             [--level LEVEL] [--log-path PATH]\n"
+		"                                           Firecracker-compatible API mode\n"
 		"       ember host-check                    can this host run ember?\n"
 		"       ember --version | --help\n"
 		"\n"
@@ -105,6 +111,7 @@ static void usage(FILE *out)
 		"Virtio devices appear to the guest in the order given, announced on its\n"
 		"command line as virtio_mmio.device=4K@BASE:IRQ.\n"
 		"  --log-level error|warn|info|debug   (default warn)\n"
+		"  --api-sock PATH      also serve the API on PATH (pause, resume, ...)\n"
 		"\n"
 		"On the console, Ctrl-A x quits, Ctrl-A a sends Ctrl-A, Ctrl-A h shows help.\n"
 		"Exit status: 0 when the guest resets or powers off (or on Ctrl-A x),\n"
@@ -205,13 +212,9 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 		if (vm_config_add_vsock(cfg, arg, &err) < 0)
 			return usage_error("%s", err.msg);
 		return 0;
-	case OPT_LATER:
-		fprintf(stderr,
-			"ember: --%s: not available in this build yet (the API comes in a later "
-			"release)\n",
-			optname);
-
-		return EXIT_USAGE;
+	case OPT_API_SOCK:
+		run_api_sock = arg;
+		return 0;
 	default:
 		return usage_error("%s", "invalid option");
 	}
@@ -254,6 +257,15 @@ static int report_result(const struct vmm_result *res)
 	}
 }
 
+struct api_opts {
+	const char *sock, *id, *config, *level, *log_path;
+	bool no_api;
+	bool start_now; /* boot at once (flags or a config file), the API serves it */
+};
+
+static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm_result *res,
+		     struct err *err);
+
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -271,7 +283,11 @@ static int cmd_run(int argc, char **argv)
 		vm_config_fini(&cfg);
 		return usage_error("%s", err.msg);
 	}
-	ret = vmm_run(&cfg, &res, &err);
+	if (run_api_sock)
+		ret = api_serve(&(struct api_opts){ .sock = run_api_sock, .start_now = true }, &cfg,
+				&res, &err);
+	else
+		ret = vmm_run(&cfg, &res, &err);
 	vm_config_fini(&cfg);
 	if (ret < 0) {
 		fprintf(stderr, "ember: %s\n", err.msg[0] ? err.msg : strerror(-ret));
@@ -302,11 +318,6 @@ static const struct option api_options[] = {
 	{ "boot-timer", no_argument, NULL, API_OPT_LATER },
 	{ "metrics-path", required_argument, NULL, API_OPT_LATER },
 	{ NULL, 0, NULL, 0 },
-};
-
-struct api_opts {
-	const char *sock, *id, *config, *level, *log_path;
-	bool no_api;
 };
 
 static int api_option(struct api_opts *o, int opt, const char *arg, const char *name)
@@ -448,7 +459,7 @@ static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm
 	if (ret < 0)
 		return err_set(err, ret, "%s", strerror(-ret));
 	api.ctx = &ctl;
-	api.state = o->config ? API_RUNNING : API_NOT_STARTED;
+	api.state = o->start_now ? API_RUNNING : API_NOT_STARTED;
 	block_stop_signals();
 	if (!o->no_api) {
 		fd = unix_listen(o->sock, 16, 0600, err);
@@ -457,7 +468,7 @@ static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm
 			err_prefix(err, "API socket '%s': ", o->sock);
 	}
 	if (ret == 0)
-		ret = vmm_serve(cfg, &ctl, o->config != NULL, res, err);
+		ret = vmm_serve(cfg, &ctl, o->start_now, res, err);
 	api_server_stop(srv);
 	if (srv)
 		unlink(o->sock);
@@ -480,6 +491,7 @@ static int cmd_api(int argc, char **argv)
 		ret = api_logger(NULL, o.log_path, o.level, &err);
 	if (ret == 0 && o.config)
 		ret = api_load_config(&cfg, o.config, &err);
+	o.start_now = o.config != NULL;
 	if (ret == 0)
 		ret = api_serve(&o, &cfg, &res, &err);
 	vm_config_fini(&cfg);

@@ -388,6 +388,7 @@ def check_console_run(r, lines):
 
 # virtio-vsock: the host side of the guest's test (tests/tools/vsock_peer.c).
 VSOCK_PEER = BUILD / "tests" / "tools" / "vsock-peer"
+API_CALL = BUILD / "tests" / "tools" / "api-call"
 VSOCK_PEER_LINES = ["peer: guest said ECHO hello from the host",
                     "peer: guest called with hello from the guest", "peer: guest hung up"]
 

@@ -164,6 +164,31 @@ def test_instance_start_without_kvm_is_a_clean_refusal(api):
     assert api.get("/")[1]["state"] == "Not started"
 
 
+def test_run_with_an_api_socket(tmp_path):
+    sock = tmp_path / "api.sock"
+    proc = subprocess.Popen([str(EMBER), "run", "--kernel", str(GUEST_ELF), "--memory", "64",
+                             "--cmdline", "test=ticker ticks=30 exit=poweroff",
+                             "--api-sock", str(sock)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    if kvm_problem():
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "/dev/kvm" in err, err
+    else:
+        api = EmberAPI.__new__(EmberAPI)
+        api.sock = sock
+        deadline = time.monotonic() + 10
+        while not api.listening():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        assert api.get("/")[1]["state"] == "Running"
+        assert api.patch("/vm", {"state": "Paused"}) == (204, None)
+        assert api.patch("/vm", {"state": "Resumed"}) == (204, None)
+        assert api.put("/boot-source", {"kernel_image_path": "k"})[0] == 400
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "PASS ticker" in out, err
+    assert not sock.exists()
+
+
 def test_config_file_errors_are_one_line(tmp_path):
     cfg = tmp_path / "vm.json"
     for text, message in [("{", "malformed JSON"), ('{"drives": []}', "'boot-source' is required"),

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from debian import busybox_entries, cpio_newc, dirs, file, kernel_image, kernel_module
-from emberlib import (EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, VSOCK_PEER, VSOCK_PEER_LINES,
+from emberlib import (API_CALL, EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, VSOCK_PEER, VSOCK_PEER_LINES,
                       GuestRun, blk_image_after, check_blk_report, check_vsock_run, make_disk)
 
 
@@ -171,6 +171,48 @@ run_vsock() {
 	cat /tmp/$name.peer >> /tmp/$name.err
 	report $name $rc
 }
+# The test guest booted through the API (ember --api-sock, api-call): each
+# request's status, body and exit status go to $name.api, appended to the
+# scenario's stderr section. ticker: paused and resumed while it counts;
+# ctrl-alt-del: the keys are sent once it is READY.
+api() {
+	/work/api-call /tmp/api.sock "$@" >> /tmp/$name.api 2>&1
+	echo "rc=$?" >> /tmp/$name.api
+}
+wait_out() {
+	for i in $(seq 600); do grep -q "$1" /tmp/$name.out && return 0; sleep 0.1; done
+	return 1
+}
+run_api() {
+	name=$1; tests=$2
+	rm -f /tmp/api.sock
+	/work/ember --api-sock /tmp/api.sock </dev/null >/tmp/$name.out 2>/tmp/$name.err &
+	pid=$!
+	(sleep 120; kill -9 $pid 2>/dev/null) &
+	for i in $(seq 100); do [ -S /tmp/api.sock ] && break; sleep 0.1; done
+	api GET /
+	api PUT /boot-source "{\\"kernel_image_path\\": \\"/work/guest.elf\\", \\"boot_args\\": \\"test=$tests exit=poweroff\\"}"
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	case $tests in
+	ticker*)
+		wait_out "TICK 3"
+		api PATCH /vm '{"state": "Paused"}'
+		api GET /
+		a=$(grep -c TICK /tmp/$name.out); sleep 2; b=$(grep -c TICK /tmp/$name.out)
+		echo "paused_ticks=$a,$b" >> /tmp/$name.api
+		api PATCH /vm '{"state": "Resumed"}'
+		;;
+	ctrl-alt-del)
+		wait_out "READY ctrl-alt-del"
+		api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+		;;
+	esac
+	wait $pid
+	rc=$?
+	cat /tmp/$name.api >> /tmp/$name.err
+	report $name $rc
+}
 """
 
 
@@ -200,6 +242,8 @@ def scenarios():
         "smp": guest("smp", exit="poweroff", extra="--cpus 4"),
         "rng": guest("virtio-rng", extra="--rng"),
         "vsock": guest("virtio-vsock", extra="--vsock cid=3,uds=/tmp/v.sock"),
+        "api-ticker": "API ticker ticks=30",
+        "api-cad": "API ctrl-alt-del",
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
@@ -241,12 +285,13 @@ def outer_initramfs(path, debian_root, disks):
                               for m in LINUX_MODULES]
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(
-        SCENARIO.format(runner=runner(a), name=n, args=a,
-                        quoted=shlex.quote(a))
+        f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
+        SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
         for n, a in scenarios().items())
     script += "run images md5sum d0.img d1.img\n"
     work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
             "vsock-peer": (VSOCK_PEER.read_bytes(), 0o100755),
+            "api-call": (API_CALL.read_bytes(), 0o100755),
             "guest-nopvh.elf": (GUEST_NOPVH.read_bytes(), 0),
             "guest.bzImage": (GUEST_BZIMAGE.read_bytes(), 0),
             "bzImage": (kernel_image(debian_root).read_bytes(), 0),
@@ -433,6 +478,40 @@ def test_stock_linux_talks_over_vsock(nested, name):
     lines = [l for l in peer.splitlines() if not l.startswith("peer: connected")]
     assert lines == VSOCK_PEER_LINES, peer
 
+
+
+def api_calls(r):
+    """(status, body) of each api-call in the scenario, and its other lines."""
+    calls, other, lines = [], [], r.stderr.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].isdigit() and i + 2 < len(lines) and lines[i + 2].startswith("rc="):
+            calls.append((int(lines[i]), lines[i + 1]))
+            i += 3
+        else:
+            other.append(lines[i])
+            i += 1
+    return calls, other
+
+
+def test_api_boots_pauses_and_resumes_the_guest(nested):
+    r = scenario(nested, "api-ticker")
+    calls, other = api_calls(r)
+    assert r.returncode == 0 and r.passed("ticker"), r.explain()
+    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 200, 204], r.explain()
+    assert '"state":"Not started"' in calls[0][1] and '"state":"Paused"' in calls[5][1]
+    paused = [l for l in other if l.startswith("paused_ticks=")][0].split("=")[1].split(",")
+    assert paused[0] == paused[1], r.explain()  # nothing while paused
+    ticks = [int(l.split()[1]) for l in r.lines if l.startswith("TICK ")]
+    assert ticks == list(range(1, 31)), r.explain()  # no reset, none lost
+
+
+def test_api_sends_ctrl_alt_del(nested):
+    r = scenario(nested, "api-cad")
+    calls, _ = api_calls(r)
+    assert [c[0] for c in calls] == [200, 204, 204, 204, 204], r.explain()
+    assert r.returncode == 0 and r.passed("ctrl-alt-del"), r.explain()
+    assert r.value("kbd") == "1d,38,e0,53,e0,d3,b8,9d"
 
 
 def test_virtio_bad_chain(nested):

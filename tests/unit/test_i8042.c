@@ -13,6 +13,7 @@ struct fixture {
 	struct i8042 *k;
 	int resets;
 	int irq_level;
+	int irq_edges; /* rising edges: interrupts an edge-triggered pin sees */
 };
 
 static void on_reset(void *ctx)
@@ -22,8 +23,11 @@ static void on_reset(void *ctx)
 
 static void fake_irq(void *ctx, uint32_t gsi, int level)
 {
+	struct fixture *f = ctx;
+
 	(void)gsi;
-	((struct fixture *)ctx)->irq_level = level;
+	f->irq_edges += level && !f->irq_level;
+	f->irq_level = level;
 }
 
 static int setup(void **state)
@@ -122,6 +126,30 @@ static void test_keyboard_replies_and_irq(void **state)
 	assert_int_equal(rd(f, 0x64) & 1, 0);
 }
 
+/* Each byte is its own interrupt (edge), as the guest's handler reads one at a time. */
+static void test_ctrl_alt_del(void **state)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	struct fixture *f = *state;
+
+	i8042_ctrl_alt_del(f->k);
+	for (size_t i = 0; i < sizeof(set1); i++) {
+		assert_int_equal(f->irq_edges, (int)i + 1);
+		assert_int_equal(rd(f, 0x64) & 1, 1);
+		assert_int_equal(rd(f, 0x60), set1[i]);
+	}
+	assert_int_equal(rd(f, 0x64) & 1, 0);
+	assert_int_equal(f->irq_level, 0);
+	/* Without translation the keyboard's own set 2 codes come through. */
+	wr(f, 0x64, 0x60);
+	wr(f, 0x60, 0x01); /* CTR: keyboard interrupt on, translation off */
+	i8042_ctrl_alt_del(f->k);
+	assert_int_equal(rd(f, 0x60), 0x14);
+	assert_int_equal(rd(f, 0x60), 0x11);
+	assert_int_equal(rd(f, 0x60), 0xe0);
+	assert_int_equal(rd(f, 0x60), 0x71);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +157,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_through_output_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linux_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyboard_replies_and_irq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctrl_alt_del, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
