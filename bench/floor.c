@@ -115,9 +115,10 @@ static void setup_vcpu(int kvm, int vcpu, uint32_t entry)
 	struct kvm_segment tr = { .limit = 0x67, .selector = 0x20, .type = 11, .present = 1 };
 	struct kvm_regs regs = { .rip = entry, .rbx = START_INFO, .rflags = 2 };
 	struct kvm_sregs sregs;
-	struct {
+	/* struct kvm_cpuid2 ends in a flexible array: room for 256 entries after it. */
+	union {
 		struct kvm_cpuid2 c;
-		struct kvm_cpuid_entry2 e[256];
+		uint8_t bytes[sizeof(struct kvm_cpuid2) + 256 * sizeof(struct kvm_cpuid_entry2)];
 	} cpuid = { .c.nent = 256 };
 
 	xioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid, "KVM_GET_SUPPORTED_CPUID");

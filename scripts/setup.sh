@@ -14,6 +14,7 @@ packages=(
 	build-essential meson ninja-build pkg-config acpica-tools
 	libcmocka-dev liburing-dev libjson-c-dev libmicrohttpd-dev python3 python3-pytest
 	qemu-system-x86 busybox-static e2fsprogs iproute2 iputils-ping
+	clang libclang-rt-14-dev
 )
 echo "==> installing: ${packages[*]}"
 $SUDO apt-get update -qq

@@ -126,7 +126,8 @@ static void guest_send_raw(struct fixture *f, struct hdr h, const void *data, ui
 	h.type = h.type ? h.type : 1;
 	h.buf_alloc = h.buf_alloc ? h.buf_alloc : GUEST_ALLOC;
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), data, len);
+	if (len)
+		memcpy(buf + sizeof(h), data, len);
 	vd_set_desc(&f->tx, i, TX_GPA + i * RXBUF, (uint32_t)sizeof(h) + len, 0, 0);
 	vd_publish(&f->tx, i);
 	vm_wr(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, 1);

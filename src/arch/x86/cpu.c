@@ -231,17 +231,19 @@ static const struct {
 
 static int cpu_set_msrs(struct vcpu *v, struct err *err)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: room for the entries right after it. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[ARRAY_SIZE(boot_msrs)];
+		uint8_t bytes[sizeof(struct kvm_msrs) +
+			      ARRAY_SIZE(boot_msrs) * sizeof(struct kvm_msr_entry)];
 	} msrs;
 	int ret;
 
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.hdr.nmsrs = ARRAY_SIZE(boot_msrs);
 	for (size_t i = 0; i < ARRAY_SIZE(boot_msrs); i++) {
-		msrs.entries[i].index = boot_msrs[i].index;
-		msrs.entries[i].data = boot_msrs[i].value;
+		msrs.hdr.entries[i].index = boot_msrs[i].index;
+		msrs.hdr.entries[i].data = boot_msrs[i].value;
 	}
 	ret = kvm_ioctl(v->fd, KVM_SET_MSRS, &msrs.hdr, err);
 	if (ret >= 0 && ret < (int)ARRAY_SIZE(boot_msrs))

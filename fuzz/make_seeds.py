@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Writes the binary seed inputs of the fuzz targets into OUTDIR/<target>/:
+virtio-vsock packet lists and virtqueue rings built the way a driver would,
+and the test guest's kernel images from the build (BUILD, default build)."""
+import os
+import pathlib
+import shutil
+import struct
+import sys
+
+
+def vsock_packet(op, src_port, dst_port, payload=b"", dst_cid=2, src_cid=3, flags=0,
+                 buf_alloc=65536, fwd_cnt=0):
+    hdr = struct.pack("<QQIIIHHIII", src_cid, dst_cid, src_port, dst_port, len(payload), 1, op,
+                      flags, buf_alloc, fwd_cnt)
+    data = hdr + payload
+    return struct.pack("<H", len(data)) + data
+
+
+def vsock_seeds():
+    connect = vsock_packet(1, 1000, 1)  # REQUEST to the listening host port 1
+    talk = vsock_packet(5, 1000, 1, b"hello host\n")
+    credit = vsock_packet(7, 1000, 1)
+    shut = vsock_packet(4, 1000, 1, flags=3)
+    rst = vsock_packet(3, 1000, 1)
+    return {
+        "connect-talk-close": bytes([16]) + connect + talk + credit + shut,
+        "refused": bytes([4]) + vsock_packet(1, 7, 9) + vsock_packet(5, 7, 9, b"x"),
+        "reset": bytes([8]) + connect + rst + talk,
+        "no-buffers": bytes([0]) + connect + talk,
+        "other-cid": bytes([2]) + vsock_packet(1, 5, 6, dst_cid=9),
+    }
+
+
+def virtqueue_seed(size, chains, indirect_at=None):
+    """Settings byte, then RAM: descriptors at 0, avail ring at 0x1000, used at 0x2000."""
+    ram = bytearray(0x3000)
+    heads, i = [], 0
+    for n in chains:
+        heads.append(i)
+        for k in range(n):
+            flags = (1 if k < n - 1 else 0) | (2 if k == n - 1 else 0)
+            struct.pack_into("<QIHH", ram, 16 * i, 0x8000 + 0x100 * i, 64, flags, i + 1)
+            i += 1
+    struct.pack_into("<HH", ram, 0x1000, 0, len(heads))
+    for j, h in enumerate(heads):
+        struct.pack_into("<H", ram, 0x1004 + 2 * j, h)
+    log2 = size.bit_length() - 2  # size = 2 << (settings & 7)
+    return bytes([log2 | 0x18]) + bytes(ram)
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    build = pathlib.Path(os.environ.get("BUILD", "build"))
+    seeds = {"vsock": vsock_seeds(),
+             "virtqueue": {"two-chains": virtqueue_seed(16, [1, 3]),
+                           "full-ring": virtqueue_seed(8, [1] * 8)}}
+    for target, files in seeds.items():
+        (out / target).mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / target / name).write_bytes(data)
+    (out / "kernel").mkdir(parents=True, exist_ok=True)
+    for image in ["guest.elf", "guest-nopvh.elf", "guest.bzImage"]:
+        src = build / "tests" / "guest" / image
+        if src.exists():
+            shutil.copy(src, out / "kernel" / image)
+
+
+main()
