@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -21,6 +22,7 @@
 #include "config/vm_json.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "sandbox/seccomp.h"
 #include "util/unixsock.h"
 #include "vmm/control.h"
 #include "vmm/hostcheck.h"
@@ -50,6 +52,7 @@ enum {
 	OPT_VSOCK,
 	OPT_NET,
 	OPT_API_SOCK,
+	OPT_SECCOMP,
 };
 
 static const struct option run_options[] = {
@@ -67,6 +70,7 @@ static const struct option run_options[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -112,6 +116,9 @@ static void usage(FILE *out)
 		"command line as virtio_mmio.device=4K@BASE:IRQ.\n"
 		"  --log-level error|warn|info|debug   (default warn)\n"
 		"  --api-sock PATH      also serve the API on PATH (pause, resume, ...)\n"
+		"  --seccomp-level 0|1|2\n"
+		"                       each thread's system call filter: none, the calls,\n"
+		"                       the calls and ioctl requests (default 2)\n"
 		"\n"
 		"On the console, Ctrl-A x quits, Ctrl-A a sends Ctrl-A, Ctrl-A h shows help.\n"
 		"Exit status: 0 when the guest resets or powers off (or on Ctrl-A x),\n"
@@ -131,6 +138,15 @@ static int usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'ember --help'.\n");
 	return EXIT_USAGE;
+}
+
+/* --seccomp-level 0|1|2: no filters, system calls, system calls and ioctl requests. */
+static int set_seccomp_level(const char *arg)
+{
+	if (strlen(arg) != 1 || arg[0] < '0' || arg[0] > '0' + SC_LEVEL_MAX)
+		return usage_error("--seccomp-level must be 0, 1 or 2, not '%s'", arg);
+	seccomp_set_level(arg[0] - '0');
+	return 0;
 }
 
 static int set_string(char **dst, const char *src)
@@ -215,6 +231,8 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 	case OPT_API_SOCK:
 		run_api_sock = arg;
 		return 0;
+	case OPT_SECCOMP:
+		return set_seccomp_level(arg);
 	default:
 		return usage_error("%s", "invalid option");
 	}
@@ -305,6 +323,7 @@ enum {
 	API_OPT_NO_API,
 	API_OPT_LEVEL,
 	API_OPT_LOG_PATH,
+	API_OPT_SECCOMP,
 	API_OPT_LATER
 };
 
@@ -315,6 +334,7 @@ static const struct option api_options[] = {
 	{ "no-api", no_argument, NULL, API_OPT_NO_API },
 	{ "level", required_argument, NULL, API_OPT_LEVEL },
 	{ "log-path", required_argument, NULL, API_OPT_LOG_PATH },
+	{ "seccomp-level", required_argument, NULL, API_OPT_SECCOMP },
 	{ "boot-timer", no_argument, NULL, API_OPT_LATER },
 	{ "metrics-path", required_argument, NULL, API_OPT_LATER },
 	{ NULL, 0, NULL, 0 },
@@ -343,6 +363,8 @@ static int api_option(struct api_opts *o, int opt, const char *arg, const char *
 	case API_OPT_LOG_PATH:
 		o->log_path = arg;
 		return 0;
+	case API_OPT_SECCOMP:
+		return set_seccomp_level(arg);
 	default:
 		return usage_error("--%s is not supported by this build", name);
 	}
@@ -522,6 +544,12 @@ int main(int argc, char **argv)
 {
 	if (ensure_standard_fds() < 0)
 		return EXIT_FAILURE;
+	seccomp_set_level(SC_LEVEL_MAX); /* the strictest unless --seccomp-level says otherwise */
+	/*
+	 * glibc reads the time zone file on the first time conversion (the RTC,
+	 * the API's Date header): do it now, before any thread is filtered.
+	 */
+	tzset();
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "api/server.h"
+#include "sandbox/seccomp.h"
+#include "util/log.h"
 
 #define API_CONN_LIMIT	 16
 #define API_CONN_TIMEOUT 60 /* seconds a silent client keeps its connection */
@@ -13,6 +15,7 @@ struct api_server {
 	struct MHD_Daemon *d;
 	struct api *api;
 	int fd;
+	bool filtered; /* the thread's seccomp filter is on */
 };
 
 /* A request's body as it arrives. */
@@ -68,8 +71,17 @@ static enum MHD_Result api_request(void *cls, struct MHD_Connection *conn, const
 {
 	struct api_server *s = cls;
 	struct api_upload *u = *con_cls;
+	struct err err = { { 0 } };
 	struct api_reply r;
 
+	/* libmicrohttpd's thread is not ours to start: it filters itself on its first request. */
+	if (!s->filtered) {
+		if (seccomp_apply(SC_API, &err) < 0) {
+			log_err("API: %s; the API stays closed", err.msg);
+			return MHD_NO;
+		}
+		s->filtered = true;
+	}
 	if (!u) {
 		u = calloc(1, sizeof(*u));
 		*con_cls = u;

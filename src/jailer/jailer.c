@@ -16,6 +16,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,14 @@
 
 #include "jailer/cgroup.h"
 #include "jailer/elfdeps.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define JAILER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JAILER_SANITIZER 1
+#endif
+#endif
 
 #define EXIT_USAGE     2
 #define ID_MAX	       64
@@ -386,6 +395,12 @@ static int enter_root(const struct jail *j)
 	    mkdir("old_root", 0700) < 0 || syscall(SYS_pivot_root, ".", "old_root") < 0 ||
 	    chdir("/") < 0 || umount2("/old_root", MNT_DETACH) < 0 || rmdir("/old_root") < 0)
 		return fail(1, "cannot pivot into '%s': %s", j->root, strerror(errno));
+#ifdef JAILER_SANITIZER
+	/* Test builds only: the sanitizers read their options and memory maps from /proc. */
+	if ((mkdir("/proc", 0555) < 0 && errno != EEXIST) ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail(1, "cannot mount /proc for the sanitizers: %s", strerror(errno));
+#endif
 	return 0;
 }
 
@@ -483,7 +498,36 @@ static int drop_privileges(const struct jail *j)
 		return fail(1, "cannot drop to uid %u gid %u: %s", j->uid, j->gid, strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail(1, "cannot set no_new_privs: %s", strerror(errno));
+	/*
+	 * A jailer that waits is the program's keeper: if it is killed, the
+	 * program goes too (set after the uid change, which would clear it).
+	 */
+	if (j->new_pid_ns && !j->daemonize && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return fail(1, "cannot set the parent-death signal: %s", strerror(errno));
 	return 0;
+}
+
+/*
+ * The program starts with a clean environment. Sanitizer builds (tests
+ * only) pass the sanitizers' options on: without /proc in the jail, leak
+ * checking cannot work there and the tests turn it off.
+ */
+static void clean_environment(char **envp)
+{
+	int n = 0;
+
+	envp[n++] = "PATH=/";
+#ifdef JAILER_SANITIZER
+	static const char *const keep[] = { "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS" };
+	static char vars[3][512];
+
+	for (size_t i = 0; i < 3; i++)
+		if (getenv(keep[i])) {
+			snprintf(vars[i], sizeof(vars[i]), "%s=%s", keep[i], getenv(keep[i]));
+			envp[n++] = vars[i];
+		}
+#endif
+	envp[n] = NULL;
 }
 
 /* ember's API mode gets the jail's id, as Firecracker's jailer passes --id. */
@@ -491,7 +535,7 @@ static void exec_program(const struct jail *j)
 {
 	char *argv[MAX_EXEC_ARGS + 4];
 	char prog[PATH_MAX];
-	char *envp[] = { "PATH=/", NULL };
+	char *envp[8];
 	int n = 0;
 
 	snprintf(prog, sizeof(prog), "/%s", j->exec_name);
@@ -503,6 +547,7 @@ static void exec_program(const struct jail *j)
 	for (int i = 0; i < j->nr_args; i++)
 		argv[n++] = j->args[i];
 	argv[n] = NULL;
+	clean_environment(envp);
 	execve(prog, argv, envp);
 	fail(1, "cannot run '%s' in the jail: %s", prog, strerror(errno));
 }

@@ -8,6 +8,7 @@
 
 #include "arch/arch.h"
 #include "kvm/vcpu.h"
+#include "sandbox/seccomp.h"
 #include "kvm/vm.h"
 #include "util/log.h"
 
@@ -113,6 +114,7 @@ static void vcpu_loop(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	struct err err = { { 0 } };
 	char name[16];
 	sigset_t set;
 
@@ -122,7 +124,10 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, vcpu_kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-
+	if (seccomp_apply(SC_VCPU, &err) < 0) {
+		vm_request_stop(v->vm, VM_STOP_ERROR, "vcpu%u: %s", v->id, err.msg);
+		return NULL;
+	}
 	vcpu_loop(v);
 
 	tls_run = NULL;

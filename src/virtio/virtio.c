@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 
@@ -36,6 +37,8 @@ int virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id, 
 		d->notify[i] = (struct virtio_notify){ .h.fd = -1, .dev = d, .q = i };
 	}
 	ret = pthread_mutex_init(&d->lock, NULL);
+	if (ret == 0)
+		ret = pthread_cond_init(&d->thread_cond, NULL);
 	if (ret)
 		return -ret;
 	ret = evloop_init(&d->loop);
@@ -51,6 +54,7 @@ void virtio_dev_fini(struct virtio_dev *d)
 	if (d->stop.fd >= 0)
 		close(d->stop.fd);
 	evloop_fini(&d->loop);
+	pthread_cond_destroy(&d->thread_cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d->notify);
 	free(d->queues);
@@ -81,11 +85,28 @@ static void virtio_stop_cb(struct ev_handler *h, uint32_t events)
 	/* Nothing to do: the thread sees the readable fd and leaves its loop. */
 }
 
+/* The starter waits for the thread's filter: a device nobody serves must not look started. */
+static void virtio_thread_report(struct virtio_dev *d, int status)
+{
+	pthread_mutex_lock(&d->lock);
+	d->thread_status = status;
+	d->thread_reported = true;
+	pthread_cond_broadcast(&d->thread_cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void *virtio_dev_thread(void *arg)
 {
 	struct virtio_dev *d = arg;
+	struct err err = { { 0 } };
 	eventfd_t v;
 
+	if (seccomp_apply(SC_DEVICE, &err) < 0) {
+		log_err("%s: %s", d->name, err.msg);
+		virtio_thread_report(d, -EPERM);
+		return NULL;
+	}
+	virtio_thread_report(d, 0);
 	while (eventfd_read(d->stop.fd, &v) < 0) {
 		if (evloop_run_once(&d->loop, -1) < 0) {
 			log_err("%s: I/O thread: epoll failed: %s", d->name, strerror(errno));
@@ -107,10 +128,20 @@ int virtio_dev_start(struct virtio_dev *d)
 	/* The thread starts with every signal blocked: they are the main thread's to take. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	d->thread_reported = false;
 	ret = pthread_create(&d->thread, NULL, virtio_dev_thread, d);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (ret)
 		return -ret;
+	pthread_mutex_lock(&d->lock);
+	while (!d->thread_reported)
+		pthread_cond_wait(&d->thread_cond, &d->lock);
+	ret = d->thread_status;
+	pthread_mutex_unlock(&d->lock);
+	if (ret < 0) {
+		pthread_join(d->thread, NULL);
+		return ret;
+	}
 	d->thread_started = true;
 	return 0;
 }

@@ -101,6 +101,9 @@ struct virtio_dev {
 	struct ev_handler stop;	      /* eventfd that ends the thread */
 	pthread_t thread;
 	bool thread_started;
+	pthread_cond_t thread_cond; /* the new thread says whether its filter is on */
+	bool thread_reported;
+	int thread_status;
 	bool broken_logged;
 };
 

@@ -12,6 +12,7 @@
 #include "kvm/vcpu.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "sandbox/seccomp.h"
 #include "vmm/control.h"
 #include "vmm/vmm.h"
 
@@ -270,7 +271,8 @@ static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err
 	ret = vmm_setup_loop(c);
 	if (ret < 0)
 		return err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
-	return vmm_attach(c, cfg, err);
+	ret = vmm_attach(c, cfg, err);
+	return ret < 0 ? ret : seccomp_apply(SC_MAIN, err);
 }
 
 /* A failed start in API mode: undo it all, so that another InstanceStart can try again. */
@@ -298,6 +300,8 @@ static int vmm_ctl_start(struct vmm *c, struct err *err)
 	ret = vmm_build(c, c->cfg, err);
 	if (ret == 0)
 		ret = vmm_attach(c, c->cfg, err);
+	if (ret == 0)
+		ret = seccomp_apply(SC_MAIN, err);
 	if (ret < 0)
 		vmm_unbuild(c);
 	return ret;

@@ -4,6 +4,7 @@ kind of bad request, and (where this host has /dev/kvm) booting, pausing and
 resuming the test guest through it."""
 import json
 import os
+import pathlib
 import signal
 import socket
 import stat
@@ -135,6 +136,34 @@ def raw_exchange(api, data):
     reply = s.recv(4096)
     s.close()
     return reply
+
+
+def seccomp_modes(pid):
+    """Thread name -> Seccomp mode (0 none, 2 filter) for each thread of `pid`."""
+    modes = {}
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        mode = [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")][0]
+        modes[f"{(task / 'comm').read_text().strip()}/{task.name}"] = int(mode)
+    return modes
+
+
+def test_the_api_thread_filters_itself(api):
+    assert api.get("/")[0] == 200
+    modes = seccomp_modes(api.proc.pid)
+    # The API thread is filtered; the main thread gets its filter once a VM runs.
+    assert sorted(modes.values()) == [0, 2], modes
+
+
+def test_seccomp_can_be_relaxed_for_debugging(tmp_path):
+    a = EmberAPI(tmp_path, extra=["--seccomp-level", "0"])
+    try:
+        assert a.get("/")[0] == 200
+        assert set(seccomp_modes(a.proc.pid).values()) == {0}
+    finally:
+        a.close()
+    r = run_ember(["--api-sock", tmp_path / "x.sock", "--seccomp-level", "3"], timeout=10)
+    assert r.returncode == USAGE and "--seccomp-level must be 0, 1 or 2" in r.stderr
 
 
 def test_http_garbage_and_idle_clients_do_not_stop_it(api):

@@ -35,9 +35,13 @@ def cgroup_of(pid, controller):
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root")
 
 
+# Leak checking needs /proc, which a jail does not have (sanitizer builds only).
+ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+
+
 def jailer(*args, **kw):
     return subprocess.run([str(JAILER), *map(str, args)], capture_output=True, text=True,
-                          timeout=30, **kw)
+                          timeout=30, env=ENV, **kw)
 
 
 def base_args(tmp_path, jail_id):
@@ -101,11 +105,15 @@ def api_in(root):
 
 
 def test_jailed_ember_in_new_pid_namespace(tmp_path):
+    for controller in ["memory", "pids"]:  # left by an earlier run that was killed
+        for d in [cgroup_dir(controller, "ember/jail-1"), cgroup_dir(controller, "ember")]:
+            if d.exists():
+                d.rmdir()
     proc = subprocess.Popen([str(JAILER), *map(str, base_args(tmp_path, "jail-1")), *CG_ARGS,
                              "--cgroup", f"{MEMORY_LIMIT}=268435456",
                              "--cgroup", "pids.max=64", "--resource-limit", "no-file=128",
                              "--new-pid-ns", "--", "--api-sock", "/api.sock"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     root = tmp_path / "ember" / "jail-1" / "root"
     try:
         wait_for(root / "ember.pid")
@@ -127,7 +135,10 @@ def test_jailed_ember_in_new_pid_namespace(tmp_path):
             assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
         # Its root: the program, its libraries, the device nodes; nothing of the host.
         top = sorted(p.name for p in root.iterdir())
-        assert set(top) <= {"api.sock", "dev", "ember", "ember.pid", "lib", "lib64", "usr"}, top
+        assert set(top) <= {"api.sock", "dev", "ember", "ember.pid", "lib", "lib64", "usr",
+                            "proc"}, top
+        # Sanitizer builds mount /proc inside the jail (for the sanitizers): empty out here.
+        assert "proc" not in top or not any((root / "proc").iterdir())
         devs = sorted(str(p.relative_to(root)) for p in (root / "dev").rglob("*") if p.is_char_device())
         assert set(devs) <= {"dev/kvm", "dev/net/tun", "dev/urandom", "dev/null",
                              "dev/vhost-vsock"}, devs
@@ -137,7 +148,8 @@ def test_jailed_ember_in_new_pid_namespace(tmp_path):
         os.kill(pid, signal.SIGTERM)
         assert proc.wait(10) == 128 + signal.SIGTERM
     finally:
-        proc.kill()
+        proc.kill()  # and the jailed ember with it (its parent-death signal)
+        proc.wait()
     # The jailer waited for it, then removed its cgroups.
     assert not cgroup_dir("memory", "ember/jail-1").exists()
 
@@ -172,3 +184,19 @@ def test_a_refused_cgroup_value_leaves_nothing_behind(tmp_path):
     assert f"cannot set {MEMORY_LIMIT} to 'banana'" in r.stderr
     for controller in ["pids", "memory"]:
         assert not cgroup_dir(controller, "ember-test-undo").exists()
+
+
+def test_killing_a_waiting_jailer_ends_its_ember(tmp_path):
+    proc = subprocess.Popen([str(JAILER), *map(str, base_args(tmp_path, "jail-4")),
+                             "--new-pid-ns", "--", "--api-sock", "/api.sock"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    root = tmp_path / "ember" / "jail-4" / "root"
+    wait_for(root / "ember.pid")
+    pid = int((root / "ember.pid").read_text())
+    api_in(root)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}"):
+        assert time.monotonic() < deadline, "ember outlived its jailer"
+        time.sleep(0.02)

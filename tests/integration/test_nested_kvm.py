@@ -193,7 +193,12 @@ run_api() {
 	api GET /
 	api PUT /boot-source "{\\"kernel_image_path\\": \\"/work/guest.elf\\", \\"boot_args\\": \\"test=$tests exit=poweroff\\"}"
 	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+	api PUT /entropy '{}'
 	api PUT /actions '{"action_type": "InstanceStart"}'
+	# Every thread's seccomp mode once the VM runs: main, vCPU, device, API.
+	for t in /proc/$pid/task/*; do
+		echo "seccomp $(cat $t/comm) $(grep Seccomp: $t/status | cut -f2)" >> /tmp/$name.api
+	done
 	case $tests in
 	ticker*)
 		wait_out "TICK 3"
@@ -498,8 +503,10 @@ def test_api_boots_pauses_and_resumes_the_guest(nested):
     r = scenario(nested, "api-ticker")
     calls, other = api_calls(r)
     assert r.returncode == 0 and r.passed("ticker"), r.explain()
-    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 200, 204], r.explain()
-    assert '"state":"Not started"' in calls[0][1] and '"state":"Paused"' in calls[5][1]
+    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204, 200, 204], r.explain()
+    assert '"state":"Not started"' in calls[0][1] and '"state":"Paused"' in calls[6][1]
+    modes = [l.split()[-1] for l in other if l.startswith("seccomp ")]
+    assert len(modes) >= 4 and set(modes) == {"2"}, r.explain()  # main, vcpu0, rng, API
     paused = [l for l in other if l.startswith("paused_ticks=")][0].split("=")[1].split(",")
     assert paused[0] == paused[1], r.explain()  # nothing while paused
     ticks = [int(l.split()[1]) for l in r.lines if l.startswith("TICK ")]
@@ -509,7 +516,7 @@ def test_api_boots_pauses_and_resumes_the_guest(nested):
 def test_api_sends_ctrl_alt_del(nested):
     r = scenario(nested, "api-cad")
     calls, _ = api_calls(r)
-    assert [c[0] for c in calls] == [200, 204, 204, 204, 204], r.explain()
+    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204], r.explain()
     assert r.returncode == 0 and r.passed("ctrl-alt-del"), r.explain()
     assert r.value("kbd") == "1d,38,e0,53,e0,d3,b8,9d"
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "virtio/blk.h"
+#include "sandbox/seccomp.h"
 #include "vmmio.h"
 
 /* ---- the parser ---- */
@@ -498,5 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_chain_needs_reset, setup, teardown),
 	};
 
+	/* The device threads run under their seccomp filter, as in ember. */
+	seccomp_set_level(SC_LEVEL_MAX);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

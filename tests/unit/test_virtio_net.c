@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "virtio/net.h"
+#include "sandbox/seccomp.h"
 #include "vmmio.h"
 
 #define QSIZE 16
@@ -287,5 +288,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_receive_rate_limit, setup_limited, teardown),
 	};
 
+	/* The device threads run under their seccomp filter, as in ember. */
+	seccomp_set_level(SC_LEVEL_MAX);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "virtio/vsock.h"
+#include "sandbox/seccomp.h"
 #include "vmmio.h"
 
 #define QSIZE	    16
@@ -516,9 +517,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_writable_transmit_buffer_needs_reset, setup,
 						teardown),
-
 		cmocka_unit_test_setup_teardown(test_socket_path_rules, setup, teardown),
 	};
 
+	/* The device threads run under their seccomp filter, as in ember. */
+	seccomp_set_level(SC_LEVEL_MAX);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,101 @@
+/*
+ * The per-thread filters, each in a child process: an allowed call goes
+ * through, a call off the list kills the process with SIGSYS, and at level
+ * 2 an ioctl request off the list does too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "sandbox/seccomp.h"
+
+enum probe { PROBE_ALLOWED, PROBE_FORBIDDEN, PROBE_KVM_RUN, PROBE_OTHER_IOCTL };
+
+/* The child's status after it filtered itself as `role` and made the call. */
+static int run_filtered(enum sc_role role, int level, enum probe p)
+{
+	int fd = open("/dev/null", O_RDONLY), status;
+	pid_t pid = fork();
+	struct err err = { { 0 } };
+
+	if (pid == 0) {
+		seccomp_set_level(level);
+		if (seccomp_apply(role, &err) < 0)
+			_exit(3);
+		if (p == PROBE_ALLOWED)
+			syscall(SYS_getpid);
+		else if (p == PROBE_FORBIDDEN)
+			syscall(SYS_mkdirat, AT_FDCWD, "/nonexistent/x", 0700);
+		else if (p == PROBE_KVM_RUN)
+			ioctl(fd, KVM_RUN, 0); /* ENOTTY on /dev/null, but allowed */
+		else
+			ioctl(fd, TIOCGWINSZ, NULL);
+		_exit(0);
+	}
+	close(fd);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static bool killed_by_sigsys(int status)
+{
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS;
+}
+
+static void test_every_role_allows_and_forbids(void **state)
+{
+	for (int role = 0; role < SC_ROLES; role++) {
+		int ok = run_filtered(role, 2, PROBE_ALLOWED);
+		int bad = run_filtered(role, 2, PROBE_FORBIDDEN);
+
+		if (!WIFEXITED(ok) || WEXITSTATUS(ok) != 0)
+			fail_msg("%s: an allowed call failed (status 0x%x)",
+				 seccomp_role_name(role), ok);
+		if (!killed_by_sigsys(bad))
+			fail_msg("%s: a forbidden call was not killed (status 0x%x)",
+				 seccomp_role_name(role), bad);
+		assert_true(seccomp_count(role) > 20 && seccomp_count(role) < 60);
+	}
+}
+
+static void test_level_two_filters_ioctl_requests(void **state)
+{
+	int st = run_filtered(SC_VCPU, 2, PROBE_KVM_RUN);
+
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(killed_by_sigsys(run_filtered(SC_VCPU, 2, PROBE_OTHER_IOCTL)));
+	assert_true(killed_by_sigsys(run_filtered(SC_DEVICE, 2, PROBE_KVM_RUN)));
+	/* Level 1: ioctl itself is allowed for the vCPU, whatever the request. */
+	st = run_filtered(SC_VCPU, 1, PROBE_OTHER_IOCTL);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_level_zero_filters_nothing(void **state)
+{
+	int st = run_filtered(SC_DEVICE, 0, PROBE_FORBIDDEN);
+
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_role_allows_and_forbids),
+		cmocka_unit_test(test_level_two_filters_ioctl_requests),
+		cmocka_unit_test(test_level_zero_filters_nothing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
