@@ -487,3 +487,21 @@ class EmberAPI:
         """The process's outcome as a GuestRun (stdout is the serial console)."""
         out, err = self.output()
         return GuestRun(self.proc.returncode, out, err, 0.0)
+
+
+# The test guest's hostile test (tests/guest/hostile.c).
+HOSTILE_CASES = ["outside_ram", "after_outside_ram", "wraps_around", "huge_length",
+                 "after_huge_length", "queue_size_3", "queue_size_over_max", "queue_size_0",
+                 "early_notify", "after_early_notify", "config_out_of_range", "notify_flood",
+                 "after_notify_flood", "reset_in_flight", "canary"]
+
+
+def check_hostile_run(r):
+    """Every case ended well, ember ran on to the guest's own exit, and logged the breakage."""
+    assert r.returncode == 0 and r.passed("hostile") and r.passed("hello"), r.explain()
+    for case in HOSTILE_CASES:
+        assert r.value(f"hostile_{case}") == "ok", r.explain()
+    flood = [l for l in r.lines if l.startswith("FLOOD ")]
+    assert flood == ["FLOOD " + "." * 65536], r.explain()
+    assert "virtio-rng:" in r.stderr and "the device needs a reset" in r.stderr
+    assert r.stderr.count("\n") < 20, r.stderr  # one line per device, not per case

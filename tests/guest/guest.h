@@ -140,6 +140,7 @@ void test_virtio_console(void);
 void test_virtio_vsock(void);
 void test_ticker(void);
 void test_ctrl_alt_del(void);
+void test_hostile(void);
 
 void serial_irq(void);
 void virtio_irq(void);

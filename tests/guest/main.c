@@ -48,6 +48,7 @@ static const struct {
 	{ "virtio-vsock", test_virtio_vsock },
 	{ "ticker", test_ticker },
 	{ "ctrl-alt-del", test_ctrl_alt_del },
+	{ "hostile", test_hostile },
 };
 
 static const char *const exit_names[] = {

@@ -15,31 +15,6 @@
 #include "io.h"
 #include "virtio.h"
 
-/* MMIO registers (4.2.2). */
-#define VIRTIO_MMIO_MAGIC_VALUE		0x000
-#define VIRTIO_MMIO_VERSION		0x004
-#define VIRTIO_MMIO_DEVICE_ID		0x008
-#define VIRTIO_MMIO_DEVICE_FEATURES	0x010
-#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
-#define VIRTIO_MMIO_DRIVER_FEATURES	0x020
-#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
-#define VIRTIO_MMIO_QUEUE_SEL		0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX	0x034
-#define VIRTIO_MMIO_QUEUE_NUM		0x038
-#define VIRTIO_MMIO_QUEUE_READY		0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY	0x050
-#define VIRTIO_MMIO_INTERRUPT_STATUS	0x060
-#define VIRTIO_MMIO_INTERRUPT_ACK	0x064
-#define VIRTIO_MMIO_STATUS		0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LOW	0x080
-#define VIRTIO_MMIO_QUEUE_DESC_HIGH	0x084
-#define VIRTIO_MMIO_QUEUE_DRIVER_LOW	0x090
-#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH	0x094
-#define VIRTIO_MMIO_QUEUE_DEVICE_LOW	0x0a0
-#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH	0x0a4
-#define VIRTIO_MMIO_CONFIG_GENERATION	0x0fc
-#define VIRTIO_MMIO_CONFIG		0x100
-
 #define VIRTIO_MMIO_MAGIC	0x74726976 /* "virt" */
 #define VIRTIO_USED_F_NO_NOTIFY 1
 
@@ -104,6 +79,16 @@ static uint32_t reg_read(const struct virtio_dev *d, unsigned int reg)
 static void reg_write(const struct virtio_dev *d, unsigned int reg, uint32_t v)
 {
 	mmio_write32(d->base + reg, v);
+}
+
+uint32_t virtio_reg_read(const struct virtio_dev *d, unsigned int reg)
+{
+	return reg_read(d, reg);
+}
+
+void virtio_reg_write(const struct virtio_dev *d, unsigned int reg, uint32_t v)
+{
+	reg_write(d, reg, v);
 }
 
 /* A decimal or 0x-hex number at *s; *s moves past it. */

@@ -17,6 +17,31 @@
 #define VIRTIO_ID_RNG	  4
 #define VIRTIO_ID_VSOCK	  19
 
+/* MMIO registers (4.2.2). */
+#define VIRTIO_MMIO_MAGIC_VALUE		0x000
+#define VIRTIO_MMIO_VERSION		0x004
+#define VIRTIO_MMIO_DEVICE_ID		0x008
+#define VIRTIO_MMIO_DEVICE_FEATURES	0x010
+#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_DRIVER_FEATURES	0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_QUEUE_SEL		0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX	0x034
+#define VIRTIO_MMIO_QUEUE_NUM		0x038
+#define VIRTIO_MMIO_QUEUE_READY		0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY	0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS	0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK	0x064
+#define VIRTIO_MMIO_STATUS		0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW	0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH	0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW	0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH	0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW	0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH	0x0a4
+#define VIRTIO_MMIO_CONFIG_GENERATION	0x0fc
+#define VIRTIO_MMIO_CONFIG		0x100
+
 /* Feature bits (6). */
 #define VIRTIO_RING_F_INDIRECT_DESC 28
 #define VIRTIO_RING_F_EVENT_IDX	    29
@@ -117,6 +142,9 @@ void virtio_driver_ok(struct virtio_dev *d);
 void virtio_stop(struct virtio_dev *d);
 bool virtio_reset(struct virtio_dev *d);
 bool virtio_has(const struct virtio_dev *d, unsigned int feature);
+/* Raw register access, for tests that break the rules on purpose. */
+uint32_t virtio_reg_read(const struct virtio_dev *d, unsigned int reg);
+void virtio_reg_write(const struct virtio_dev *d, unsigned int reg, uint32_t v);
 bool virtio_needs_reset(const struct virtio_dev *d);
 
 uint32_t virtio_config32(const struct virtio_dev *d, unsigned int off);

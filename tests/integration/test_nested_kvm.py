@@ -18,7 +18,8 @@ import pytest
 
 from debian import busybox_entries, cpio_newc, dirs, file, kernel_image, kernel_module
 from emberlib import (API_CALL, EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, VSOCK_PEER, VSOCK_PEER_LINES,
-                      GuestRun, blk_image_after, check_blk_report, check_vsock_run, make_disk)
+                      GuestRun, blk_image_after, check_blk_report, check_hostile_run, check_vsock_run,
+                      make_disk)
 
 
 QEMU = shutil.which("qemu-system-x86_64")
@@ -254,6 +255,7 @@ def scenarios():
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
         "blk": guest("virtio-blk", extra="--disk d0.img,serial=ember-d0 --disk d1.img,readonly"),
         "badchain": guest("virtio-bad-chain,hello", extra="--rng"),
+        "hostile": guest("hostile,hello", extra="--rng --disk h0.img --disk h1.img,readonly"),
         "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
         "nodisk": "--kernel /work/guest.elf --disk /work/nope.img",
     }
@@ -293,7 +295,7 @@ def outer_initramfs(path, debian_root, disks):
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
         for n, a in scenarios().items())
-    script += "run images md5sum d0.img d1.img\n"
+    script += "run images md5sum d0.img d1.img h0.img h1.img\n"
     work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
             "vsock-peer": (VSOCK_PEER.read_bytes(), 0o100755),
             "api-call": (API_CALL.read_bytes(), 0o100755),
@@ -343,7 +345,8 @@ def nested(debian_root, tmp_path_factory):
     disks = {}
     for name, size, seed in [("d0.img", 1 << 20, 1), ("d1.img", 512 << 10, 2),
                              ("a.img", 64 << 10, 0), ("b.img", 64 << 10, 0),
-                             ("raw.img", 64 << 10, 3)]:
+                             ("raw.img", 64 << 10, 3), ("h0.img", 64 << 10, 4),
+                             ("h1.img", 64 << 10, 5)]:
         disks[name] = make_disk(work / name, size, seed)
     disks["root.img"] = ext4_image(work)
     initrd = work / "outer.cpio"
@@ -456,8 +459,8 @@ def test_virtio_blk(nested):
     check_blk_report(r, disks["d0.img"], disks["d1.img"])
     # The images stay in the outer VM: compare their hashes, printed after the runs.
     images = scenario(nested, "images").stdout.split()
-    assert images == [md5(blk_image_after(disks["d0.img"])), "d0.img", md5(disks["d1.img"]),
-                      "d1.img"]
+    assert images[:4] == [md5(blk_image_after(disks["d0.img"])), "d0.img",
+                          md5(disks["d1.img"]), "d1.img"]
 
 
 def split_peer(r):
@@ -519,6 +522,15 @@ def test_api_sends_ctrl_alt_del(nested):
     assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204], r.explain()
     assert r.returncode == 0 and r.passed("ctrl-alt-del"), r.explain()
     assert r.value("kbd") == "1d,38,e0,53,e0,d3,b8,9d"
+
+
+def test_hostile_guest(nested):
+    r = scenario(nested, "hostile")
+    _, disks, _ = nested
+    check_hostile_run(r)
+    # Only reads reached the images: both are as they were.
+    images = scenario(nested, "images").stdout.split()
+    assert images[4:] == [md5(disks["h0.img"]), "h0.img", md5(disks["h1.img"]), "h1.img"]
 
 
 def test_virtio_bad_chain(nested):

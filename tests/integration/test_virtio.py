@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from emberlib import (EMBER, GUEST_ELF, GUEST_IP, TAP, VSOCK_PEER, boot_guest, check_blk_run,
-                      check_console_run, check_responder_run, check_vsock_run, make_blk_disks,
-                      make_disk, netns_with_tap, run_ember, run_responder_and_ping,
-                      talk_to_virtio_console)
+                      check_console_run, check_hostile_run, check_responder_run, check_vsock_run,
+                      make_blk_disks, make_disk, netns_with_tap, run_ember,
+                      run_responder_and_ping, talk_to_virtio_console)
 
 pytestmark = pytest.mark.usefixtures("kvm")
 
@@ -149,3 +149,13 @@ def test_too_many_devices(tmp_path):
     assert r.returncode == 1
     assert "10 virtio devices given; this machine has room for 9" in r.stderr, r.stderr
     assert os.path.exists(tmp_path / "0.img")
+
+
+def test_hostile_guest(tmp_path):
+    h0 = make_disk(tmp_path / "h0.img", 64 << 10, 4)
+    h1 = make_disk(tmp_path / "h1.img", 64 << 10, 5)
+    r = boot_guest("hostile,hello", extra_args=["--rng", "--disk", tmp_path / "h0.img",
+                                                "--disk", f"{tmp_path / 'h1.img'},readonly"])
+    check_hostile_run(r)
+    assert (tmp_path / "h0.img").read_bytes() == h0  # only reads reached them
+    assert (tmp_path / "h1.img").read_bytes() == h1

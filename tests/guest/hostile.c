@@ -1,0 +1,232 @@
+/*
+ * hostile: a guest that breaks the rules on purpose, one case at a time, on
+ * the first entropy device (and, for a reset with requests in flight, the
+ * first block device). After each case the device must either have done
+ * nothing or say DEVICE_NEEDS_RESET, and a reset must bring it back: a
+ * normal request works again. A canary page next to the buffers must come
+ * out untouched. Each case prints "KV hostile_<case>=<what happened>".
+ *
+ * The host checks the rest: ember is still running and exits as asked, and
+ * the disk images are unchanged (only reads reach them).
+ */
+#include "guest.h"
+#include "io.h"
+#include "virtio.h"
+
+#define H_BUF	     64
+#define H_CANARY     0xa5
+#define H_FLOOD_IRQS 100000
+#define H_UART_FLOOD 65536
+#define H_INFLIGHT   4
+#define BLK_T_IN     0
+#define COM1_THR     0x3f8
+#define COM1_LSR     0x3fd
+#define LSR_THRE     0x20
+
+/* The buffers, then a page nothing may touch; both written before use. */
+static uint8_t h_buf[4096] __noinit __attribute__((aligned(4096)));
+static uint8_t h_canary[4096] __noinit __attribute__((aligned(4096)));
+static uint8_t h_blk[H_INFLIGHT][512] __noinit __attribute__((aligned(512)));
+struct h_req {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+static struct h_req h_hdr[H_INFLIGHT];
+static uint8_t h_status[H_INFLIGHT];
+
+static const char *rng_ok(struct virtio_dev *d)
+{
+	struct virtio_buf b = { h_buf, H_BUF, true };
+	uint32_t got;
+	const char *err = virtio_init(d, 0);
+
+	if (!err)
+		err = virtio_request(d, &b, 1, false, &got);
+	return err;
+}
+
+/* A one-descriptor request that the device must refuse: it then needs a reset. */
+static const char *bad_descriptor(struct virtio_dev *d, uint64_t addr, uint32_t len)
+{
+	const char *err = virtio_init(d, 0);
+
+	if (err)
+		return err;
+	d->vq[0].desc[0] = (struct virtq_desc){ addr, len, VIRTQ_DESC_F_WRITE, 0 };
+	virtio_publish(d, 0);
+	return virtio_wait_needs_reset(d) ? NULL : "no DEVICE_NEEDS_RESET";
+}
+
+/* Status up to FEATURES_OK with VERSION_1 only, by hand. */
+static void raw_features_ok(struct virtio_dev *d)
+{
+	virtio_reset(d);
+	virtio_reg_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	virtio_reg_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	virtio_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
+	virtio_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	virtio_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES, 0);
+	virtio_reg_write(d, VIRTIO_MMIO_STATUS,
+			 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				 VIRTIO_STATUS_FEATURES_OK);
+}
+
+/* A queue size the driver may not choose: the queue must not go live. */
+static const char *bad_queue_size(struct virtio_dev *d, uint32_t num)
+{
+	const struct virtq *vq = &d->vq[0]; /* rings as virtio_init() placed them */
+	uint32_t ready, status;
+
+	raw_features_ok(d);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_SEL, 0);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_NUM, num);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(uintptr_t)vq->desc);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(uintptr_t)vq->avail);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(uintptr_t)vq->used);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+	ready = virtio_reg_read(d, VIRTIO_MMIO_QUEUE_READY);
+	status = virtio_reg_read(d, VIRTIO_MMIO_STATUS);
+	return !ready || (status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) ? NULL : "the queue went live";
+}
+
+/* Notifications before DRIVER_OK, and for queues that do not exist: ignored. */
+static const char *early_notify(struct virtio_dev *d)
+{
+	raw_features_ok(d);
+	for (uint32_t q = 0; q < 100; q++)
+		virtio_reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q % 2 ? q : 0);
+	return virtio_reg_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET
+		       ? "a notification before DRIVER_OK broke the device"
+		       : NULL;
+}
+
+/* Writes past the (empty) config space and to read-only registers: nothing changes. */
+static const char *config_out_of_range(struct virtio_dev *d)
+{
+	const char *err = virtio_init(d, 0);
+	uint32_t id = virtio_reg_read(d, VIRTIO_MMIO_DEVICE_ID);
+
+	if (err)
+		return err;
+	for (unsigned int off = 0; off < 0xf00; off += 0x40)
+		virtio_reg_write(d, VIRTIO_MMIO_CONFIG + off, 0xdeadbeef);
+	virtio_reg_write(d, VIRTIO_MMIO_DEVICE_ID, 7);
+	virtio_reg_write(d, VIRTIO_MMIO_QUEUE_NUM_MAX, 1);
+	if (virtio_config32(d, 0) != 0 || virtio_reg_read(d, VIRTIO_MMIO_DEVICE_ID) != id)
+		return "a write changed what reads back";
+	return NULL;
+}
+
+static const char *notify_flood(struct virtio_dev *d)
+{
+	const char *err = virtio_init(d, 0);
+
+	for (uint32_t i = 0; !err && i < H_FLOOD_IRQS; i++)
+		virtio_reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	return err;
+}
+
+/* Four reads in flight on the first disk, then a reset at once. */
+static const char *reset_in_flight(void)
+{
+	struct virtio_dev *d = virtio_find(VIRTIO_ID_BLOCK, 0);
+	const char *err;
+
+	if (!d)
+		return "no block device";
+	err = virtio_init(d, 0);
+	if (err)
+		return err;
+	for (uint16_t i = 0; i < H_INFLIGHT; i++) {
+		uint16_t base = (uint16_t)(3 * i);
+
+		h_hdr[i].type = BLK_T_IN;
+		h_hdr[i].sector = i;
+		h_status[i] = 0xff;
+		d->vq[0].desc[base] = (struct virtq_desc){ (uintptr_t)&h_hdr[i], 16,
+							   VIRTQ_DESC_F_NEXT, base + 1 };
+		d->vq[0].desc[base + 1] =
+			(struct virtq_desc){ (uintptr_t)h_blk[i], 512,
+					     VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, base + 2 };
+		d->vq[0].desc[base + 2] =
+			(struct virtq_desc){ (uintptr_t)&h_status[i], 1, VIRTQ_DESC_F_WRITE, 0 };
+		virtio_publish(d, base);
+	}
+	if (!virtio_reset(d))
+		return "the device did not finish its reset";
+	/* And it serves again: one read of sector 0. */
+	err = virtio_init(d, 0);
+	if (!err) {
+		struct virtio_buf b[3] = { { &h_hdr[0], 16, false },
+					   { h_blk[0], 512, true },
+					   { &h_status[0], 1, true } };
+		uint32_t len;
+
+		h_hdr[0] = (struct h_req){ .type = BLK_T_IN, .sector = 0 };
+		h_status[0] = 0xff;
+		err = virtio_request(d, b, 3, false, &len);
+		if (!err && h_status[0] != 0)
+			err = "the read after the reset failed";
+	}
+	virtio_stop(d);
+	return err;
+}
+
+/* 64 KiB on COM1 as fast as the UART takes it: one long line of dots. */
+static void uart_flood(void)
+{
+	gprintf("FLOOD ");
+	for (unsigned int i = 0; i < H_UART_FLOOD; i++) {
+		while (!(inb(COM1_LSR) & LSR_THRE))
+			;
+		outb(COM1_THR, '.');
+	}
+	gprintf("\n");
+}
+
+static void report(const char *name, const char *err, unsigned int *failed)
+{
+	gprintf("KV hostile_%s=%s\n", name, err ? err : "ok");
+	*failed += err != NULL;
+}
+
+void test_hostile(void)
+{
+	struct virtio_dev *d = virtio_find(VIRTIO_ID_RNG, 0);
+	unsigned int failed = 0;
+	uint32_t max;
+	const char *err;
+
+	if (!d) {
+		virtio_fail_missing("hostile", "virtio-rng");
+		return;
+	}
+	memset(h_canary, H_CANARY, sizeof(h_canary));
+	report("outside_ram", bad_descriptor(d, 0xfffffffffffff000ULL, H_BUF), &failed);
+	report("after_outside_ram", rng_ok(d), &failed);
+	report("wraps_around", bad_descriptor(d, 0xfffffffffffffff0ULL, 0x100), &failed);
+	report("huge_length", bad_descriptor(d, (uintptr_t)h_buf, 0xffffffffu), &failed);
+	report("after_huge_length", rng_ok(d), &failed);
+	max = virtio_reg_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+	report("queue_size_3", bad_queue_size(d, 3), &failed);
+	report("queue_size_over_max", bad_queue_size(d, max * 2), &failed);
+	report("queue_size_0", bad_queue_size(d, 0), &failed);
+	report("early_notify", early_notify(d), &failed);
+	report("after_early_notify", rng_ok(d), &failed);
+	report("config_out_of_range", config_out_of_range(d), &failed);
+	report("notify_flood", notify_flood(d), &failed);
+	report("after_notify_flood", rng_ok(d), &failed);
+	virtio_stop(d);
+	report("reset_in_flight", reset_in_flight(), &failed);
+	uart_flood();
+	err = NULL;
+	for (unsigned int i = 0; i < sizeof(h_canary) && !err; i++)
+		if (h_canary[i] != H_CANARY)
+			err = "the canary page changed";
+	report("canary", err, &failed);
+	if (failed)
+		test_fail("hostile", "%u case(s) failed", failed);
+	else
+		test_pass("hostile");
+}
