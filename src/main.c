@@ -22,6 +22,7 @@
 #include "config/vm_json.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "sandbox/seccomp.h"
 #include "util/unixsock.h"
 #include "vmm/control.h"
@@ -80,7 +81,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: ember run --kernel PATH [options]   boot a VM from flags\n"
 		"       ember --api-sock PATH [--id ID] [--config-file FILE] [--no-api]\n"
-		"             [--level LEVEL] [--log-path PATH]\n"
+		"             [--level LEVEL] [--log-path PATH] [--metrics-path PATH]\n"
 		"                                           Firecracker-compatible API mode\n"
 		"       ember host-check                    can this host run ember?\n"
 		"       ember --version | --help\n"
@@ -276,7 +277,7 @@ static int report_result(const struct vmm_result *res)
 }
 
 struct api_opts {
-	const char *sock, *id, *config, *level, *log_path;
+	const char *sock, *id, *config, *level, *log_path, *metrics_path;
 	bool no_api;
 	bool start_now; /* boot at once (flags or a config file), the API serves it */
 };
@@ -324,6 +325,7 @@ enum {
 	API_OPT_LEVEL,
 	API_OPT_LOG_PATH,
 	API_OPT_SECCOMP,
+	API_OPT_METRICS,
 	API_OPT_LATER
 };
 
@@ -336,7 +338,7 @@ static const struct option api_options[] = {
 	{ "log-path", required_argument, NULL, API_OPT_LOG_PATH },
 	{ "seccomp-level", required_argument, NULL, API_OPT_SECCOMP },
 	{ "boot-timer", no_argument, NULL, API_OPT_LATER },
-	{ "metrics-path", required_argument, NULL, API_OPT_LATER },
+	{ "metrics-path", required_argument, NULL, API_OPT_METRICS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -365,6 +367,9 @@ static int api_option(struct api_opts *o, int opt, const char *arg, const char *
 		return 0;
 	case API_OPT_SECCOMP:
 		return set_seccomp_level(arg);
+	case API_OPT_METRICS:
+		o->metrics_path = arg;
+		return 0;
 	default:
 		return usage_error("--%s is not supported by this build", name);
 	}
@@ -418,6 +423,17 @@ static int api_logger(void *ctx, const char *path, const char *level, struct err
 	} else if (level) {
 		log_set_level((enum log_level)lvl);
 	}
+	return 0;
+}
+
+/* --metrics-path: like PUT /metrics, an existing file or FIFO. */
+static int open_metrics(const char *path, struct err *err)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set(err, -errno, "--metrics-path '%s': %s", path, strerror(errno));
+	metrics_set_fd(fd);
 	return 0;
 }
 
@@ -481,6 +497,8 @@ static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm
 	if (ret < 0)
 		return err_set(err, ret, "%s", strerror(-ret));
 	api.ctx = &ctl;
+	if (o->id)
+		log_set_id(o->id);
 	api.state = o->start_now ? API_RUNNING : API_NOT_STARTED;
 	block_stop_signals();
 	if (!o->no_api) {
@@ -511,6 +529,8 @@ static int cmd_api(int argc, char **argv)
 	vm_config_init(&cfg);
 	if (o.level || o.log_path)
 		ret = api_logger(NULL, o.log_path, o.level, &err);
+	if (ret == 0 && o.metrics_path)
+		ret = open_metrics(o.metrics_path, &err);
 	if (ret == 0 && o.config)
 		ret = api_load_config(&cfg, o.config, &err);
 	o.start_now = o.config != NULL;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include "api/api.h"
 #include "config/vm_json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define API_ID_MAX 64
 
@@ -32,6 +34,7 @@ static void reply_fault(struct api_reply *r, unsigned int status, const char *ms
 {
 	struct json_object *o = json_object_new_object();
 
+	METRIC_INC(api_server, faults);
 	json_object_object_add(o, "fault_message", json_object_new_string(msg));
 	reply_json(r, status, o);
 }
@@ -174,6 +177,37 @@ static int put_logger(struct api *a, const char *id, struct json_object *body, s
 			 level ? json_object_get_string(level) : NULL, err);
 }
 
+static int put_metrics(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
+		       struct err *err)
+{
+	const char *path;
+	int fd, ret = vm_json_check(
+			body, "metrics",
+			(const char *const[]){ "metrics_path:s!", "emit_id:b", "properties:o" }, 3,
+			err);
+
+	if (ret < 0)
+		return ret;
+	if (metrics_enabled())
+		return err_set(err, -EINVAL, "metrics: already configured");
+	path = json_object_get_string(json_object_object_get(body, "metrics_path"));
+	/* Like Firecracker: the file or FIFO must exist already. */
+	fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, -errno, "metrics_path '%s': %s", path, strerror(errno));
+	metrics_set_fd(fd);
+	return 0;
+}
+
+static int flush_metrics(struct err *err)
+{
+	int ret = metrics_flush();
+
+	if (ret == -ENODEV)
+		return err_set(err, -EINVAL, "metrics are not configured (PUT /metrics)");
+	return ret < 0 ? err_set(err, ret, "metrics: %s", strerror(-ret)) : 0;
+}
+
 /* --- actions and state --------------------------------------------------- */
 
 /* Firecracker puts the root device on the kernel's command line; so does ember. */
@@ -219,7 +253,7 @@ static int put_actions(struct api *a, const char *id, struct json_object *body, 
 		return a->call(a->ctx, CTL_CTRL_ALT_DEL, err);
 	}
 	if (strcmp(type, "FlushMetrics") == 0)
-		return err_set(err, -ENOTSUP, "metrics are not supported by this build");
+		return flush_metrics(err);
 	return err_set(err, -EINVAL,
 		       "action_type must be InstanceStart, SendCtrlAltDel or FlushMetrics, "
 		       "not '%s'",
@@ -272,7 +306,7 @@ static const struct route routes[] = {
 	/* Known to Firecracker, not (yet) to ember: a clear refusal, not "no such path". */
 	{ "PATCH", "/drives/", false, not_supported },
 	{ "PATCH", "/network-interfaces/", false, not_supported },
-	{ "PUT", "/metrics", false, not_supported },
+	{ "PUT", "/metrics", false, put_metrics },
 	{ "PUT", "/snapshot/create", false, not_supported },
 	{ "PUT", "/snapshot/load", true, not_supported },
 	{ "PUT", "/balloon", true, not_supported },
@@ -329,11 +363,13 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
 	int ret;
 
 	*r = (struct api_reply){ .status = 204 };
+	METRIC_INC(api_server, requests);
 	rt = route_find(method, path, &id);
 	if (!rt) {
 		snprintf(msg, sizeof(msg), "Invalid request method and/or path: %.16s %.200s",
 			 method, path);
 		reply_fault(r, 400, msg);
+		log_info("%s", msg);
 		return;
 	}
 	if (rt->pre_boot && a->state != API_NOT_STARTED) {
@@ -353,4 +389,6 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
 		free(r->body);
 		reply_fault(r, status_of(ret), err.msg[0] ? err.msg : strerror(-ret));
 	}
+	log_info("%s %s: %u%s%s", method, path, r->status, ret < 0 ? " " : "",
+		 ret < 0 ? err.msg : "");
 }

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -76,6 +77,7 @@ static enum MHD_Result api_request(void *cls, struct MHD_Connection *conn, const
 
 	/* libmicrohttpd's thread is not ours to start: it filters itself on its first request. */
 	if (!s->filtered) {
+		log_name_thread("api");
 		if (seccomp_apply(SC_API, &err) < 0) {
 			log_err("API: %s; the API stays closed", err.msg);
 			return MHD_NO;

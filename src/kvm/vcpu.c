@@ -119,7 +119,7 @@ static void *vcpu_thread(void *arg)
 	sigset_t set;
 
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
-	pthread_setname_np(pthread_self(), name);
+	log_name_thread(name);
 	tls_run = v->run;
 	sigemptyset(&set);
 	sigaddset(&set, vcpu_kick_signal());

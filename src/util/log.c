@@ -1,13 +1,18 @@
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
 
 static _Atomic enum log_level current_level = LOG_WARN;
 static atomic_int log_fd = STDERR_FILENO;
+static char log_id[65] = "anonymous-instance";
+/* Kept here: asking the kernel (prctl) is not allowed once a thread is filtered. */
+static _Thread_local char log_thread[16] = "main";
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -42,20 +47,57 @@ int log_parse_level(const char *name, enum log_level *out)
 	return -EINVAL;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+void log_name_thread(const char *name)
+{
+	snprintf(log_thread, sizeof(log_thread), "%s", name);
+	pthread_setname_np(pthread_self(), log_thread);
+}
+
+void log_set_id(const char *id)
+{
+	snprintf(log_id, sizeof(log_id), "%s", id);
+}
+
+/* "vsock" from ".../src/virtio/vsock.c". */
+static void log_module(const char *file, char *out, size_t cap)
+{
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	const char *dot = strrchr(base, '.');
+
+	snprintf(out, cap, "%.*s", (int)(dot ? (size_t)(dot - base) : strlen(base)), base);
+}
+
+/* The prefix of a log file's line: time, instance, thread, level, module. */
+static int log_file_prefix(char *buf, size_t cap, enum log_level level, const char *file)
+{
+	static const char *const upper[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+	char module[32], stamp[32];
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	log_module(file, module, sizeof(module));
+	return snprintf(buf, cap, "%s.%06ldZ [%s:%s] %s %s: ", stamp, ts.tv_nsec / 1000, log_id,
+			log_thread, upper[level], module);
+}
+
+void log_msg_src(enum log_level level, const char *file, const char *fmt, ...)
 {
 	char buf[1024];
 	int saved_errno = errno;
 	size_t len;
 	va_list ap;
-	int n;
-
-	int fd = atomic_load(&log_fd);
+	int n, fd = atomic_load(&log_fd);
 
 	if (level > atomic_load(&current_level) || fd < 0)
 		return;
-	n = snprintf(buf, sizeof(buf), "ember: %s", level == LOG_WARN ? "warning: " : "");
-	len = n > 0 ? (size_t)n : 0;
+	if (fd == STDERR_FILENO)
+		n = snprintf(buf, sizeof(buf), "ember: %s", level == LOG_WARN ? "warning: " : "");
+	else
+		n = log_file_prefix(buf, sizeof(buf), level, file);
+	len = n > 0 ? MIN((size_t)n, sizeof(buf) - 2) : 0;
 	va_start(ap, fmt);
 	n = vsnprintf(buf + len, sizeof(buf) - len - 1, fmt, ap);
 	va_end(ap);

@@ -21,7 +21,20 @@ void log_set_level(enum log_level level);
 int log_set_fd(int fd);
 enum log_level log_get_level(void);
 int log_parse_level(const char *name, enum log_level *out) __must_check;
-void log_msg(enum log_level level, const char *fmt, ...) __printf(2, 3);
+/* Names the calling thread (ps, /proc, log files): "vcpu0", "virtio-blk", "api". */
+void log_name_thread(const char *name);
+
+/* The instance id a log file's lines carry (the API's --id). */
+void log_set_id(const char *id);
+
+/*
+ * On stderr a line is "ember: [warning: ]MESSAGE". In a log file (--log-path,
+ * PUT /logger) it carries the time (UTC, microseconds), the instance id, the
+ * thread, the level and the module (the source file): "2026-11-25T17:53:03.123456Z
+ * [vm1:vcpu0] WARN exit: MESSAGE".
+ */
+void log_msg_src(enum log_level level, const char *file, const char *fmt, ...) __printf(3, 4);
+#define log_msg(level, ...) log_msg_src((level), __FILE__, __VA_ARGS__)
 
 #define log_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -5,6 +5,7 @@
 
 #include "backends/block.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/ratelimit.h"
 #include "virtio/blk.h"
 
@@ -60,6 +61,7 @@ struct blk_slot {
 	uint8_t *status;
 	uint32_t written; /* the used length when it succeeds */
 	uint64_t expect;  /* bytes a read or write must move */
+	int action;	  /* enum blk_action, for the metrics */
 	struct iovec chain[BLK_CHAIN_MAX];
 	struct iovec data[BLK_CHAIN_MAX];
 };
@@ -198,11 +200,27 @@ static void blk_finish(struct virtio_blk *blk, struct blk_slot *s, uint8_t statu
 		blk->free[blk->nfree++] = (uint16_t)(s - blk->slots);
 }
 
+static void blk_count(const struct blk_slot *s, bool ok)
+{
+	if (!ok) {
+		METRIC_INC(block, io_errors);
+	} else if (s->action == BLK_READ) {
+		METRIC_ADD(block, read_bytes, s->expect);
+		METRIC_INC(block, read_count);
+	} else if (s->action == BLK_WRITE) {
+		METRIC_ADD(block, write_bytes, s->expect);
+		METRIC_INC(block, write_count);
+	} else if (s->action == BLK_FLUSH) {
+		METRIC_INC(block, flush_count);
+	}
+}
+
 static void blk_io_done(void *cookie, int res, void *ctx)
 {
 	struct blk_slot *s = cookie;
 	bool ok = res >= 0 && (uint64_t)res == s->expect;
 
+	blk_count(s, ok);
 	if (res < 0)
 		LOG_RATELIMIT(LOG_WARN, 5, "%s: I/O error: %s",
 			      ((struct virtio_blk *)ctx)->dev.name, strerror(-res));
@@ -217,6 +235,7 @@ static int blk_submit_io(struct virtio_blk *blk, struct blk_slot *s, const struc
 	struct block *b = &blk->disk;
 
 	s->expect = 0;
+	s->action = r->action;
 	switch (r->action) {
 	case BLK_READ:
 		s->expect = r->len;

@@ -8,6 +8,7 @@
 
 #include "backends/tap.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/ratelimit.h"
 #include "virtio/net.h"
 
@@ -65,12 +66,18 @@ static bool net_tx(struct virtio_net *n)
 			return true;
 		}
 		if (c.n_in || c.out_len <= VIRTIO_NET_HDR_LEN ||
-		    c.out_len > VIRTIO_NET_MAX_FRAME_LEN)
+		    c.out_len > VIRTIO_NET_MAX_FRAME_LEN) {
+			METRIC_INC(net, tx_dropped);
 			LOG_RATELIMIT(LOG_WARN, 5, "%s: dropped a malformed frame (%u bytes)",
 				      n->dev.name, c.out_len);
-		else if (writev(n->fd, c.iov, (int)c.n_out) < 0)
+		} else if (writev(n->fd, c.iov, (int)c.n_out) < 0) {
+			METRIC_INC(net, tx_dropped);
 			LOG_RATELIMIT(LOG_WARN, 5, "%s: tap write: %s", n->dev.name,
 				      strerror(errno));
+		} else {
+			METRIC_INC(net, tx_frames);
+			METRIC_ADD(net, tx_bytes, c.out_len - VIRTIO_NET_HDR_LEN);
+		}
 		vq_push(vq, c.head, 0);
 	}
 	return ret == 0;
@@ -164,6 +171,8 @@ static int net_rx_deliver(struct virtio_net *n)
 	iov_from_buf(n->first, first_n, NET_NUM_BUFFERS_OFF, &k, sizeof(k));
 	for (uint16_t i = 0; i < k; i++)
 		vq_push(vq, n->heads[i], n->lens[i]);
+	METRIC_INC(net, rx_frames);
+	METRIC_ADD(net, rx_bytes, n->frame_len - VIRTIO_NET_HDR_LEN);
 	n->frame_len = 0;
 	n->frame_paid = false;
 	return 1;

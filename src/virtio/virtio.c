@@ -10,6 +10,7 @@
 
 #include "sandbox/seccomp.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "virtio/virtio.h"
 
 int virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id, uint64_t features,
@@ -101,6 +102,7 @@ static void *virtio_dev_thread(void *arg)
 	struct err err = { { 0 } };
 	eventfd_t v;
 
+	log_name_thread(d->name);
 	if (seccomp_apply(SC_DEVICE, &err) < 0) {
 		log_err("%s: %s", d->name, err.msg);
 		virtio_thread_report(d, -EPERM);
@@ -180,6 +182,7 @@ void virtio_dev_broken(struct virtio_dev *d, const char *fmt, ...)
 		log_warn("%s: %s; the device needs a reset", d->name, msg);
 	d->broken_logged = true;
 	d->active = false;
+	METRIC_INC(virtio, needs_reset);
 	d->tops->set_needs_reset(d->transport);
 }
 

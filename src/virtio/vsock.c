@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/unixsock.h"
 #include "virtio/vsock.h"
 
@@ -196,6 +197,7 @@ static void vsock_queue_rst(struct virtio_vsock *v, uint64_t cid, uint32_t guest
 			      v->dev.name);
 		return;
 	}
+	METRIC_INC(vsock, resets);
 	v->rst[(v->rst_head + v->rst_len++) % VSOCK_MAX_RST] =
 		(struct vsock_rst){ cid, guest_port, host_port };
 }
@@ -374,6 +376,7 @@ static bool conn_from_guest(struct vsock_conn *k, const struct iovec *iov, unsig
 		return false;
 	}
 	k->rx_cnt += len;
+	METRIC_ADD(vsock, tx_bytes, len);
 	if (!k->buf_len && k->h.fd >= 0) {
 		sent = conn_send(k, iov, n);
 		if (sent < 0) {
@@ -430,8 +433,10 @@ static uint32_t conn_read_host(struct vsock_conn *k, const struct vq_chain *c)
 	do
 		r = readv(k->h.fd, v->slice, n);
 	while (r < 0 && errno == EINTR);
-	if (r > 0)
+	if (r > 0) {
+		METRIC_ADD(vsock, rx_bytes, r);
 		return (uint32_t)r;
+	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		k->host_readable = false;
 		return 0;
@@ -611,6 +616,7 @@ static void vsock_guest_connect(struct virtio_vsock *v, const struct vsock_hdr *
 	k->peer_buf_alloc = hdr->buf_alloc;
 	k->peer_fwd_cnt = hdr->fwd_cnt;
 	k->pending = PEND_RESPONSE;
+	METRIC_INC(vsock, connections);
 	conn_rearm(k);
 }
 
@@ -623,6 +629,7 @@ static bool conn_accepted(struct vsock_conn *k)
 
 	k->state = CONN_OPEN;
 	k->deadline = 0;
+	METRIC_INC(vsock, connections);
 	/* A fresh socket has room for a line; anything less means the program is gone. */
 	if (conn_send(k, &iov, 1) != n) {
 		conn_kill(k);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -13,10 +14,12 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "sandbox/seccomp.h"
+#include "util/metrics.h"
 #include "vmm/control.h"
 #include "vmm/vmm.h"
 
-#define CONSOLE_BUF 256
+#define CONSOLE_BUF	 256
+#define METRICS_PERIOD_S 60
 
 struct vmm {
 	struct kvm_host kvm;
@@ -31,7 +34,8 @@ struct vmm {
 	struct ev_handler stdin_h;
 	struct ev_handler space_h;
 	struct ev_handler ctl_h;
-	struct vmm_control *ctl; /* the API's commands; NULL without an API */
+	struct ev_handler metrics_h; /* a timerfd: a metrics line a minute, as Firecracker */
+	struct vmm_control *ctl;     /* the API's commands; NULL without an API */
 	const struct vm_config *cfg;
 
 	/* stdin bytes read but not yet taken by the UART */
@@ -196,6 +200,29 @@ static int vmm_setup_console(struct vmm *c, const struct vm_config *cfg)
 	return 0;
 }
 
+static void vmm_on_metrics_tick(struct ev_handler *h, uint32_t events)
+{
+	uint64_t n;
+
+	(void)events;
+	if (read(h->fd, &n, sizeof(n)) < 0)
+		return;
+	if (metrics_enabled() && metrics_flush() < 0)
+		LOG_ONCE(LOG_WARN, "metrics: cannot write: %s", strerror(errno));
+}
+
+static int vmm_setup_metrics_timer(struct vmm *c)
+{
+	struct itimerspec its = { .it_value.tv_sec = METRICS_PERIOD_S,
+				  .it_interval.tv_sec = METRICS_PERIOD_S };
+
+	c->metrics_h.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c->metrics_h.cb = vmm_on_metrics_tick;
+	if (c->metrics_h.fd < 0 || timerfd_settime(c->metrics_h.fd, 0, &its, NULL) < 0)
+		return -errno;
+	return evloop_add(&c->loop, &c->metrics_h, EPOLLIN);
+}
+
 static int vmm_setup_loop(struct vmm *c)
 {
 	int ret = evloop_init(&c->loop);
@@ -203,7 +230,18 @@ static int vmm_setup_loop(struct vmm *c)
 	if (ret < 0)
 		return ret;
 	c->sig_h = (struct ev_handler){ .fd = c->sigfd, .cb = vmm_on_signal };
-	return evloop_add(&c->loop, &c->sig_h, EPOLLIN);
+	ret = evloop_add(&c->loop, &c->sig_h, EPOLLIN);
+	return ret < 0 ? ret : vmm_setup_metrics_timer(c);
+}
+
+/* The last line, with what happened since the previous one. */
+static void vmm_teardown_loop(struct vmm *c)
+{
+	if (metrics_enabled() && metrics_flush() < 0)
+		log_warn("metrics: cannot write the last line: %s", strerror(errno));
+	evloop_fini(&c->loop);
+	if (c->metrics_h.fd >= 0)
+		close(c->metrics_h.fd);
 }
 
 static void vmm_collect(struct vmm *c, struct vmm_result *res)
@@ -365,6 +403,7 @@ int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_n
 		.kvm = { .fd = -1 },
 		.sigfd = -1,
 		.loop = { .epfd = -1 },
+		.metrics_h = { .fd = -1 },
 		.term = { .fd = -1 },
 		.ctl = ctl,
 		.cfg = cfg,
@@ -387,7 +426,7 @@ int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_n
 		vmm_collect(&c, res);
 	term_restore(&c.term);
 	vm_destroy(c.vm);
-	evloop_fini(&c.loop);
+	vmm_teardown_loop(&c);
 	if (c.sigfd >= 0)
 		close(c.sigfd);
 	kvm_close(&c.kvm);
@@ -400,6 +439,7 @@ int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err
 		.kvm = { .fd = -1 },
 		.sigfd = -1,
 		.loop = { .epfd = -1 },
+		.metrics_h = { .fd = -1 },
 		.term = { .fd = -1 },
 	};
 	int ret;
@@ -415,7 +455,7 @@ int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err
 	}
 	term_restore(&c.term);
 	vm_destroy(c.vm);
-	evloop_fini(&c.loop);
+	vmm_teardown_loop(&c);
 	if (c.sigfd >= 0)
 		close(c.sigfd);
 	kvm_close(&c.kvm);

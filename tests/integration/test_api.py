@@ -5,6 +5,7 @@ resuming the test guest through it."""
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import stat
@@ -67,7 +68,7 @@ def test_a_file_at_the_socket_path_is_refused(tmp_path):
     (["--no-api"], "--no-api needs --config-file"),
     (["--api-sock"], "needs a value"),
     (["--api-sock", "/tmp/x", "--bogus"], "unknown option '--bogus'"),
-    (["--api-sock", "/tmp/x", "--metrics-path", "/tmp/m"], "--metrics-path is not supported"),
+    (["--api-sock", "/tmp/x", "--boot-timer"], "--boot-timer is not supported"),
     (["--api-sock", "/tmp/x", "--id", "x" * 65], "--id must be 1 to 64"),
 ])
 def test_bad_flags(args, message):
@@ -114,6 +115,8 @@ BAD = [
     ("PUT", "/actions", '{"action_type": "InstanceStart"}', 400, "no boot source"),
     ("PATCH", "/vm", '{"state": "Paused"}', 400, "not running"),
     ("PUT", "/snapshot/load", "{}", 400, "not supported by this build"),
+    ("PUT", "/actions", '{"action_type": "FlushMetrics"}', 400, "metrics are not configured"),
+    ("PUT", "/metrics", '{"metrics_path": "/nonexistent/m"}', 400, "No such file"),
     ("PUT", "/logger", '{"log_path": "/nonexistent/log"}', 400, "No such file"),
     ("PUT", "/boot-source", '{"kernel_image_path": "' + "k" * 70000 + '"}', 413, "larger than"),
     ("PUT", "/boot-source", '{"a":' * 100 + "1" + "}" * 100, 400, "malformed JSON"),
@@ -216,6 +219,58 @@ def test_run_with_an_api_socket(tmp_path):
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0 and "PASS ticker" in out, err
     assert not sock.exists()
+
+
+def metrics_lines(path):
+    return [json.loads(l) for l in path.read_text().splitlines()]
+
+
+def test_metrics_lines_carry_what_changed(api, tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text("")
+    assert api.put("/metrics", {"metrics_path": str(path)}) == (204, None)
+    assert api.put("/metrics", {"metrics_path": str(path)})[0] == 400  # once only
+    api.get("/")
+    api.get("/nowhere")
+    assert api.put("/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    assert api.put("/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    api.proc.send_signal(signal.SIGTERM)
+    assert api.wait(10) == 128 + signal.SIGTERM
+    first, second, last = metrics_lines(path)
+    # Counts since the previous line; the faults include the second PUT /metrics.
+    assert first["api_server"] == {"requests": 5, "faults": 2}, first
+    assert second["api_server"] == {"requests": 1, "faults": 0}, second
+    assert last["api_server"] == {"requests": 0, "faults": 0}  # written at the end
+    assert set(first) == {"utc_timestamp_ms", "vcpu", "block", "net", "vsock", "api_server",
+                          "virtio"}
+    assert first["utc_timestamp_ms"] <= second["utc_timestamp_ms"] <= last["utc_timestamp_ms"]
+
+
+def test_metrics_path_flag(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text("")
+    a = EmberAPI(tmp_path, extra=["--metrics-path", str(path)])
+    try:
+        assert a.put("/actions", {"action_type": "FlushMetrics"}) == (204, None)
+        assert metrics_lines(path)[0]["api_server"]["requests"] == 1
+    finally:
+        a.close()
+    r = run_ember(["--api-sock", tmp_path / "y.sock", "--metrics-path", tmp_path / "none"],
+                  timeout=10)
+    assert r.returncode == 1 and "--metrics-path" in r.stderr and "No such file" in r.stderr
+
+
+def test_log_file_lines_name_time_thread_level_and_module(api, tmp_path):
+    log = tmp_path / "ember.log"
+    log.write_text("")
+    assert api.put("/logger", {"log_path": str(log), "level": "Info"}) == (204, None)
+    api.get("/nowhere")
+    lines = log.read_text().splitlines()
+    assert lines, "nothing logged"
+    pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z "
+                         r"\[vm-under-test:api\] INFO api: ")
+    assert all(pattern.match(l) for l in lines), lines
+    assert lines[-1].endswith("Invalid request method and/or path: GET /nowhere")
 
 
 def test_config_file_errors_are_one_line(tmp_path):

@@ -10,6 +10,7 @@
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define UNHANDLED_TRACKED 32
 
@@ -139,6 +140,8 @@ static void x86_report_failure(struct vcpu *v, const char *what)
 	struct kvm_sregs sregs;
 	uint8_t insn[15];
 	char hex[15 * 3 + 1] = "unavailable";
+
+	METRIC_INC(vcpu, failures);
 	size_t n = 0;
 
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
@@ -196,11 +199,15 @@ int arch_vcpu_handle_exit(struct vcpu *v)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		METRIC_INC(vcpu, exit_io);
 		return x86_handle_io(v);
 	case KVM_EXIT_MMIO:
+		METRIC_INC(vcpu, exit_mmio);
 		return x86_handle_mmio(v);
-	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT: /* the in-kernel local APIC handles HLT; nothing to do */
+		METRIC_INC(vcpu, exit_hlt);
+		return 0;
+	case KVM_EXIT_INTR:
 		return 0;
 	case KVM_EXIT_SHUTDOWN: /* a triple fault: a PC resets */
 		log_info("vcpu%u: triple fault: the guest resets", v->id);
