@@ -14,9 +14,13 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
+		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/tmp/ember-fuzz-setup.log 2>&1 ||
+		{ tail -30 /tmp/ember-fuzz-setup.log; exit 1; }
 fi
-ninja -C build-fuzz >/dev/null
+if ! ninja -C build-fuzz >build-fuzz/build.log 2>&1; then
+	grep -B2 -A8 -m3 "error" build-fuzz/build.log || tail -30 build-fuzz/build.log
+	exit 1
+fi
 BUILD=build-fuzz python3 fuzz/make_seeds.py build-fuzz/seeds
 mkdir -p build-fuzz/crashes
 for t in "${targets[@]}"; do

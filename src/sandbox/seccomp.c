@@ -159,9 +159,13 @@ static int add_ioctls(scmp_filter_ctx ctx, const struct sc_policy *p)
 {
 	int ret = 0;
 
-	for (unsigned int i = 0; i < p->nioctls && ret == 0; i++)
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_EQ, p->ioctls[i]));
+	for (unsigned int i = 0; i < p->nioctls && ret == 0; i++) {
+		struct scmp_arg_cmp request = { .arg = 1,
+						.op = SCMP_CMP_EQ,
+						.datum_a = p->ioctls[i] };
+
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &request);
+	}
 	return ret;
 }
 
