@@ -49,10 +49,30 @@ def virtqueue_seed(size, chains, indirect_at=None):
     return bytes([log2 | 0x18]) + bytes(ram)
 
 
+def record(data, segs=1):
+    """A harness record: 2-byte length, segment count - 1, the bytes (virtio_harness.h)."""
+    return struct.pack("<HB", len(data), segs - 1) + data
+
+
+def net_seeds():
+    header = bytes(12)  # virtio_net_hdr_v1, no offloads
+    frame = bytes.fromhex("ffffffffffff060000000001") + b"\x08\x06" + bytes(46)
+    out = record(header + frame, 2) + record(header + frame)
+    back = record(header + frame)
+    return {"out-only": bytes([8]) + out,
+            "out-and-in": bytes([8]) + out + b"\0\0" + back + back,
+            "merged-in": bytes([0x80 | 4]) + b"\0\0" + record(header + bytes(3000))}
+
+
+def console_seeds():
+    return {"lines": bytes([4]) + record(b"hello\n") + record(b"two segments\n", 2),
+            "no-buffers": bytes([0]) + record(b"x" * 200, 3)}
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     build = pathlib.Path(os.environ.get("BUILD", "build"))
-    seeds = {"vsock": vsock_seeds(),
+    seeds = {"vsock": vsock_seeds(), "net": net_seeds(), "console": console_seeds(),
              "virtqueue": {"two-chains": virtqueue_seed(16, [1, 3]),
                            "full-ring": virtqueue_seed(8, [1] * 8)}}
     for target, files in seeds.items():
