@@ -5,6 +5,7 @@
 #ifndef EMBER_ARCH_ARCH_H
 #define EMBER_ARCH_ARCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util/compiler.h"
@@ -33,6 +34,9 @@ int arch_vm_init(struct vm *vm, const struct vm_config *cfg, struct err *err) __
 /* Creates the platform devices and registers them on the VM's buses. */
 int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *err) __must_check;
 void arch_machine_destroy(struct vm *vm);
+
+/* Parks (true) or lets go the devices' I/O threads, with the vCPUs paused. */
+void arch_pause_devices(struct vm *vm, bool pause);
 
 /* Presses Ctrl-Alt-Del on the guest's keyboard (the API's SendCtrlAltDel). */
 int arch_ctrl_alt_del(struct vm *vm) __must_check;

@@ -119,6 +119,16 @@ int virtio_devices_create(struct vm *vm, const struct vm_config *cfg,
 	return 0;
 }
 
+void virtio_devices_pause(struct virtio_devices *devs, bool pause)
+{
+	for (unsigned int i = 0; i < devs->count; i++) {
+		if (pause)
+			virtio_dev_pause(devs->slots[i].dev);
+		else
+			virtio_dev_resume(devs->slots[i].dev);
+	}
+}
+
 void virtio_devices_destroy(struct virtio_devices *devs)
 {
 	for (unsigned int i = devs->count; i-- > 0;) {

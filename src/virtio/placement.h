@@ -7,6 +7,7 @@
 #ifndef EMBER_VIRTIO_PLACEMENT_H
 #define EMBER_VIRTIO_PLACEMENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/cmdline.h"
@@ -43,6 +44,8 @@ int virtio_devices_create(struct vm *vm, const struct vm_config *cfg,
 			  struct err *err) __must_check;
 
 /* Stops the I/O threads and frees everything, in reverse order (vCPUs stopped). */
+/* Parks (or lets go) every device's I/O thread: see virtio_dev_pause(). */
+void virtio_devices_pause(struct virtio_devices *devs, bool pause);
 void virtio_devices_destroy(struct virtio_devices *devs);
 
 /* Appends "virtio_mmio.device=4K@0xBASE:GSI" for each device, in order. */

@@ -184,12 +184,24 @@ static void vhost_vsock_destroy(struct virtio_dev *d)
 	free(v);
 }
 
+/* Pause: the kernel's worker stops touching the rings, and starts again on resume. */
+static void vhost_vsock_quiesce(struct virtio_dev *d, bool pause)
+{
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+	int running = !pause;
+
+	if (v->running && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &running) < 0)
+		log_warn("%s: cannot %s vhost: %s", d->name, pause ? "pause" : "resume",
+			 strerror(errno));
+}
+
 static const struct virtio_dev_ops vhost_vsock_ops = {
 	.read_config = vhost_vsock_read_config,
 	.activate = vhost_vsock_activate,
 	.reset = vhost_vsock_reset,
 	.queue_notify = vhost_vsock_queue_notify,
 	.destroy = vhost_vsock_destroy,
+	.quiesce = vhost_vsock_quiesce,
 };
 
 /* Opens the kernel's device, claims the CID, and learns what it offers. */

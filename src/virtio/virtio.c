@@ -22,6 +22,7 @@ int virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id, 
 	memset(d, 0, sizeof(*d));
 	d->loop.epfd = -1;
 	d->stop.fd = -1;
+	d->wake.fd = -1;
 	d->name = name;
 	d->device_id = device_id;
 	d->host_features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
@@ -46,7 +47,8 @@ int virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id, 
 	if (ret < 0)
 		return ret;
 	d->stop.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return d->stop.fd < 0 ? -errno : 0;
+	d->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return d->stop.fd < 0 || d->wake.fd < 0 ? -errno : 0;
 }
 
 void virtio_dev_fini(struct virtio_dev *d)
@@ -54,6 +56,8 @@ void virtio_dev_fini(struct virtio_dev *d)
 	virtio_dev_stop(d);
 	if (d->stop.fd >= 0)
 		close(d->stop.fd);
+	if (d->wake.fd >= 0)
+		close(d->wake.fd);
 	evloop_fini(&d->loop);
 	pthread_cond_destroy(&d->thread_cond);
 	pthread_mutex_destroy(&d->lock);
@@ -96,6 +100,26 @@ static void virtio_thread_report(struct virtio_dev *d, int status)
 	pthread_mutex_unlock(&d->lock);
 }
 
+static void virtio_wake_cb(struct ev_handler *h, uint32_t events)
+{
+	eventfd_t v;
+
+	eventfd_read(h->fd, &v); /* the loop looks at pause_wanted next */
+}
+
+/* Between batches: wait here while a pause is wanted. */
+static void virtio_park_if_paused(struct virtio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	while (d->pause_wanted && !d->stopping) {
+		d->parked = true;
+		pthread_cond_broadcast(&d->thread_cond);
+		pthread_cond_wait(&d->thread_cond, &d->lock);
+	}
+	d->parked = false;
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void *virtio_dev_thread(void *arg)
 {
 	struct virtio_dev *d = arg;
@@ -110,6 +134,7 @@ static void *virtio_dev_thread(void *arg)
 	}
 	virtio_thread_report(d, 0);
 	while (eventfd_read(d->stop.fd, &v) < 0) {
+		virtio_park_if_paused(d);
 		if (evloop_run_once(&d->loop, -1) < 0) {
 			log_err("%s: I/O thread: epoll failed: %s", d->name, strerror(errno));
 			break;
@@ -124,9 +149,13 @@ int virtio_dev_start(struct virtio_dev *d)
 	int ret;
 
 	d->stop.cb = virtio_stop_cb;
+	d->wake.cb = virtio_wake_cb;
 	ret = evloop_add(&d->loop, &d->stop, EPOLLIN);
+	if (ret == 0)
+		ret = evloop_add(&d->loop, &d->wake, EPOLLIN);
 	if (ret < 0)
 		return ret;
+	d->stopping = false;
 	/* The thread starts with every signal blocked: they are the main thread's to take. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
@@ -152,9 +181,39 @@ void virtio_dev_stop(struct virtio_dev *d)
 {
 	if (!d->thread_started)
 		return;
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true; /* a parked thread must leave too */
+	pthread_cond_broadcast(&d->thread_cond);
+	pthread_mutex_unlock(&d->lock);
 	eventfd_write(d->stop.fd, 1); /* cannot fail: the counter is far from full */
 	pthread_join(d->thread, NULL);
 	d->thread_started = false;
+}
+
+void virtio_dev_pause(struct virtio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->ops->quiesce)
+		d->ops->quiesce(d, true);
+	d->pause_wanted = true;
+	pthread_mutex_unlock(&d->lock);
+	if (!d->thread_started)
+		return;
+	eventfd_write(d->wake.fd, 1);
+	pthread_mutex_lock(&d->lock);
+	while (!d->parked && !d->stopping)
+		pthread_cond_wait(&d->thread_cond, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_dev_resume(struct virtio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->pause_wanted = false;
+	pthread_cond_broadcast(&d->thread_cond);
+	if (d->ops->quiesce)
+		d->ops->quiesce(d, false);
+	pthread_mutex_unlock(&d->lock);
 }
 
 void virtio_dev_kick(struct virtio_dev *d, unsigned int q)

@@ -62,6 +62,8 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_dev *d, unsigned int q);
 	/* Frees the device (the transport is gone, the I/O thread stopped). */
 	void (*destroy)(struct virtio_dev *d);
+	/* Optional: stop (true) or restart work done outside the I/O thread. */
+	void (*quiesce)(struct virtio_dev *d, bool pause);
 };
 
 /* What the transport offers the device: how to interrupt the driver. */
@@ -104,6 +106,9 @@ struct virtio_dev {
 	pthread_cond_t thread_cond; /* the new thread says whether its filter is on */
 	bool thread_reported;
 	int thread_status;
+	/* Pause: the thread parks between batches of events, holding no work. */
+	struct ev_handler wake; /* eventfd that breaks its epoll wait */
+	bool pause_wanted, parked, stopping;
 	bool broken_logged;
 };
 
@@ -119,6 +124,14 @@ int virtio_dev_watch_notify(struct virtio_dev *d, unsigned int q, int fd) __must
 /* Starts and stops (joins) the I/O thread; stop is idempotent. */
 int virtio_dev_start(struct virtio_dev *d) __must_check;
 void virtio_dev_stop(struct virtio_dev *d);
+
+/*
+ * Parks the I/O thread between batches of events (nothing of the guest's is
+ * read or written by it until virtio_dev_resume), after the device's own
+ * quiesce (vhost stops its kernel worker). Returns once it is parked.
+ */
+void virtio_dev_pause(struct virtio_dev *d);
+void virtio_dev_resume(struct virtio_dev *d);
 
 static inline bool virtio_has_feature(const struct virtio_dev *d, unsigned int bit)
 {

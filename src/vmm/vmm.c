@@ -353,8 +353,12 @@ static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, struct err *err)
 		return err_set(err, -EINVAL, "the microVM is not running");
 	switch (cmd) {
 	case CTL_PAUSE:
-		return vm_pause(c->vm) < 0 ? err_set(err, -ESHUTDOWN, "the microVM stopped") : 0;
+		if (vm_pause(c->vm) < 0)
+			return err_set(err, -ESHUTDOWN, "the microVM stopped");
+		arch_pause_devices(c->vm, true); /* after the vCPUs: no new requests meanwhile */
+		return 0;
 	case CTL_RESUME:
+		arch_pause_devices(c->vm, false);
 		vm_resume(c->vm);
 		return 0;
 	case CTL_CTRL_ALT_DEL:

@@ -259,6 +259,29 @@ static void test_receive_rate_limit(void **state)
 	assert_int_equal(len, HDR + 60);
 }
 
+/* Paused, the device's thread leaves the guest's memory alone; resumed, it catches up. */
+static void test_pause_holds_the_device(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec wait = { 0, 300 * 1000 * 1000 };
+	uint32_t len;
+
+	start(f, 0);
+	post_rx(f, 0, HDR + 1514);
+	kick(f, 0);
+	virtio_dev_pause(f->dev);
+	send_from_wire(f, 80);
+	kick(f, 0);
+	nanosleep(&wait, NULL);
+	assert_int_equal(vd_take_used(&f->rx, &len), -1);
+	virtio_dev_resume(f->dev);
+	assert_int_equal(vm_wait_used(f->t, &f->rx, &len), 0);
+	assert_int_equal(len, HDR + 80);
+	/* Paused twice and stopped while parked: no hang. */
+	virtio_dev_pause(f->dev);
+	virtio_dev_pause(f->dev);
+}
+
 static void test_readable_receive_buffer_needs_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -285,6 +308,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_readable_receive_buffer_needs_reset, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_pause_holds_the_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_rate_limit, setup_limited, teardown),
 	};
 

@@ -188,6 +188,14 @@ int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *
 	return virtio_devices_create(vm, cfg, &virtio_windows, &m->virtio, err);
 }
 
+void arch_pause_devices(struct vm *vm, bool pause)
+{
+	struct x86_machine *m = vm->machine;
+
+	if (m)
+		virtio_devices_pause(&m->virtio, pause);
+}
+
 int arch_ctrl_alt_del(struct vm *vm)
 {
 	struct x86_machine *m = vm->machine;
