@@ -281,6 +281,19 @@ static int patch_vm(struct api *a, const char *id, struct json_object *body, str
 	return ret;
 }
 
+/* ember's extension: the ACPI power button, for a graceful shutdown. */
+static int put_power_button(struct api *a, const char *id, struct json_object *body,
+			    struct api_reply *r, struct err *err)
+{
+	int ret = vm_json_check(body, "power-button", NULL, 0, err);
+
+	if (ret < 0)
+		return ret;
+	if (a->state == API_NOT_STARTED)
+		return err_set(err, -EINVAL, "the microVM is not running");
+	return a->call(a->ctx, CTL_POWER_BUTTON, err);
+}
+
 static int not_supported(struct api *a, const char *id, struct json_object *body,
 			 struct api_reply *r, struct err *err)
 {
@@ -303,6 +316,8 @@ static const struct route routes[] = {
 	{ "PUT", "/logger", false, put_logger },
 	{ "PUT", "/actions", false, put_actions },
 	{ "PATCH", "/vm", false, patch_vm },
+	/* ember's extensions, under /ember/ (a path Firecracker does not use). */
+	{ "PUT", "/ember/power-button", false, put_power_button },
 	/* Known to Firecracker, not (yet) to ember: a clear refusal, not "no such path". */
 	{ "PATCH", "/drives/", false, not_supported },
 	{ "PATCH", "/network-interfaces/", false, not_supported },

@@ -38,6 +38,9 @@ void arch_machine_destroy(struct vm *vm);
 /* Parks (true) or lets go the devices' I/O threads, with the vCPUs paused. */
 void arch_pause_devices(struct vm *vm, bool pause);
 
+/* Presses the ACPI power button (a GED event: the guest's OS decides what to do). */
+void arch_power_button(struct vm *vm);
+
 /* Presses Ctrl-Alt-Del on the guest's keyboard (the API's SendCtrlAltDel). */
 int arch_ctrl_alt_del(struct vm *vm) __must_check;
 

@@ -363,6 +363,9 @@ static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, struct err *err)
 		return 0;
 	case CTL_CTRL_ALT_DEL:
 		return arch_ctrl_alt_del(c->vm) < 0 ? err_set(err, -ENODEV, "no keyboard") : 0;
+	case CTL_POWER_BUTTON:
+		arch_power_button(c->vm);
+		return 0;
 	default:
 		return err_set(err, -ENOTSUP, "not supported by this build");
 	}

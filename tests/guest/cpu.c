@@ -46,6 +46,7 @@ extern const uint64_t exception_stubs[32];
 extern uint64_t gdt_tss[2];
 extern uint8_t boot_stack_top[], ist_stack_top[];
 extern void isr_timer(void), isr_serial(void), isr_virtio(void), isr_spurious(void);
+extern void isr_pwrbtn(void);
 extern void isr_user_ret(void);
 extern const uint8_t user_return_int[], user_return_ud2[];
 _Noreturn void user_return(void);
@@ -93,6 +94,7 @@ void cpu_init(void)
 	idt_set(VEC_TIMER, (uint64_t)(uintptr_t)isr_timer, GATE_INTERRUPT, 0);
 	idt_set(VEC_SERIAL, (uint64_t)(uintptr_t)isr_serial, GATE_INTERRUPT, 0);
 	idt_set(VEC_VIRTIO, (uint64_t)(uintptr_t)isr_virtio, GATE_INTERRUPT, 0);
+	idt_set(VEC_PWRBTN, (uint64_t)(uintptr_t)isr_pwrbtn, GATE_INTERRUPT, 0);
 	idt_set(VEC_SPURIOUS, (uint64_t)(uintptr_t)isr_spurious, GATE_INTERRUPT, 0);
 	idt_set(VEC_USER_RET, (uint64_t)(uintptr_t)isr_user_ret, GATE_INTERRUPT | GATE_DPL3, 0);
 	__asm__ __volatile__("lidt %0" : : "m"(idt_ptr));
@@ -124,6 +126,8 @@ void isr_dispatch(struct regs *r)
 		serial_irq();
 	else if (r->vector == VEC_VIRTIO)
 		virtio_irq();
+	else if (r->vector == VEC_PWRBTN)
+		pwrbtn_irq();
 	/* Spurious interrupts need no EOI (SDM vol. 3A, 11.9). */
 }
 

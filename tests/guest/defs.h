@@ -37,6 +37,7 @@
 #define VEC_TIMER    0x30
 #define VEC_SERIAL   0x34
 #define VEC_VIRTIO   0x38 /* every virtio-mmio device's IOAPIC pin */
+#define VEC_PWRBTN   0x3c /* the ACPI GED's pin: the power button */
 #define VEC_USER_RET 0x80 /* int 0x80: ring 3 hands control back to ring 0 */
 #define VEC_SPURIOUS 0xff
 

@@ -28,10 +28,11 @@ isr_\name:
 	.irp	vec, 8, 10, 11, 12, 13, 14, 17, 21, 29, 30
 	STUB	\vec, \vec, 1
 	.endr
-	.globl	isr_timer, isr_serial, isr_virtio, isr_spurious
+	.globl	isr_timer, isr_serial, isr_virtio, isr_pwrbtn, isr_spurious
 	STUB	timer, VEC_TIMER, 0
 	STUB	serial, VEC_SERIAL, 0
 	STUB	virtio, VEC_VIRTIO, 0
+	STUB	pwrbtn, VEC_PWRBTN, 0
 	STUB	spurious, VEC_SPURIOUS, 0
 
 	.section .rodata

@@ -141,8 +141,10 @@ void test_virtio_vsock(void);
 void test_ticker(void);
 void test_ctrl_alt_del(void);
 void test_hostile(void);
+void test_power_button(void);
 
 void serial_irq(void);
 void virtio_irq(void);
+void pwrbtn_irq(void);
 
 #endif

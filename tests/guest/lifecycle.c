@@ -8,6 +8,10 @@
  * ctrl-alt-del: prints READY, then reads the keyboard controller (polling
  * its status port, no interrupt) until 8 bytes came (the translated make and
  * break codes of Ctrl, Alt and Delete) or 30 s passed; reports them.
+ *
+ * power-button: routes the ACPI GED's interrupt (GSI 9, as ember's DSDT
+ * declares it) to this CPU, prints READY, and waits up to 30 s for the
+ * press; reports the interrupts seen.
  */
 #include "guest.h"
 #include "io.h"
@@ -20,6 +24,40 @@
 #define KBD_WANT       8
 #define KBD_TIMEOUT_MS 30000
 #define KBD_POLL_MS    1
+#define GED_GSI	       9
+#define PWRBTN_WAIT_MS 30000
+#define IOAPIC_BASE    0xfec00000ULL
+
+static volatile unsigned int pwrbtn_irqs;
+
+void pwrbtn_irq(void)
+{
+	pwrbtn_irqs++;
+	lapic_eoi();
+}
+
+void test_power_button(void)
+{
+	static struct madt_info madt __noinit;
+	uint64_t ioapic = IOAPIC_BASE, end;
+
+	if (acpi_read_madt(&madt) && madt.ioapic_base)
+		ioapic = madt.ioapic_base;
+	lapic_init();
+	ioapic_route(ioapic, GED_GSI, VEC_PWRBTN, lapic_id());
+	timer_start();
+	end = timer_ticks() + PWRBTN_WAIT_MS;
+	gprintf("READY power-button\n");
+	while (!pwrbtn_irqs && timer_ticks() < end)
+		sleep_ms(1);
+	timer_stop();
+	ioapic_mask(ioapic, GED_GSI);
+	gprintf("KV pwrbtn_irqs=%u\n", pwrbtn_irqs);
+	if (pwrbtn_irqs)
+		test_pass("power-button");
+	else
+		test_fail("power-button", "no interrupt on GSI %u in 30 s", GED_GSI);
+}
 
 void test_ticker(void)
 {

@@ -49,6 +49,7 @@ static const struct {
 	{ "ticker", test_ticker },
 	{ "ctrl-alt-del", test_ctrl_alt_del },
 	{ "hostile", test_hostile },
+	{ "power-button", test_power_button },
 };
 
 static const char *const exit_names[] = {

@@ -114,6 +114,7 @@ BAD = [
     ("DELETE", "/boot-source", None, 400, "Invalid request method and/or path"),
     ("PUT", "/actions", '{"action_type": "InstanceStart"}', 400, "no boot source"),
     ("PATCH", "/vm", '{"state": "Paused"}', 400, "not running"),
+    ("PUT", "/ember/power-button", "{}", 400, "not running"),
     ("PUT", "/snapshot/load", "{}", 400, "not supported by this build"),
     ("PUT", "/actions", '{"action_type": "FlushMetrics"}', 400, "metrics are not configured"),
     ("PUT", "/metrics", '{"metrics_path": "/nonexistent/m"}', 400, "No such file"),
@@ -342,6 +343,16 @@ def test_send_ctrl_alt_del_reaches_the_keyboard(api):
     assert api.wait(30) == 0
     r = api.run()
     assert r.passed("ctrl-alt-del") and r.value("kbd") == "1d,38,e0,53,e0,d3,b8,9d", r.explain()
+
+
+@pytest.mark.usefixtures("kvm")
+def test_power_button_reaches_the_guest(api):
+    boot_through_api(api, "power-button", "exit=poweroff")
+    wait_for_line(api, "READY power-button")
+    assert api.put("/ember/power-button", {}) == (204, None)
+    assert api.wait(30) == 0
+    r = api.run()
+    assert r.passed("power-button") and r.value("pwrbtn_irqs") == "1", r.explain()
 
 
 @pytest.mark.usefixtures("kvm")

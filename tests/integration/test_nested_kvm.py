@@ -213,6 +213,10 @@ run_api() {
 		wait_out "READY ctrl-alt-del"
 		api PUT /actions '{"action_type": "SendCtrlAltDel"}'
 		;;
+	power-button)
+		wait_out "READY power-button"
+		api PUT /ember/power-button '{}'
+		;;
 	esac
 	wait $pid
 	rc=$?
@@ -250,6 +254,7 @@ def scenarios():
         "vsock": guest("virtio-vsock", extra="--vsock cid=3,uds=/tmp/v.sock"),
         "api-ticker": "API ticker ticks=30",
         "api-cad": "API ctrl-alt-del",
+        "api-pwrbtn": "API power-button",
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
@@ -531,6 +536,14 @@ def test_hostile_guest(nested):
     # Only reads reached the images: both are as they were.
     images = scenario(nested, "images").stdout.split()
     assert images[4:] == [md5(disks["h0.img"]), "h0.img", md5(disks["h1.img"]), "h1.img"]
+
+
+def test_api_presses_the_power_button(nested):
+    r = scenario(nested, "api-pwrbtn")
+    calls, _ = api_calls(r)
+    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204], r.explain()
+    assert r.returncode == 0 and r.passed("power-button"), r.explain()
+    assert r.value("pwrbtn_irqs") == "1"
 
 
 def test_virtio_bad_chain(nested):

@@ -148,6 +148,9 @@ static void test_pre_boot_only_after_start(void **state)
 	assert_int_equal(f->fake.last, CTL_RESUME);
 	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 204);
 	assert_int_equal(f->fake.last, CTL_CTRL_ALT_DEL);
+	assert_int_equal(req(f, "PUT", "/ember/power-button", "{}"), 204);
+	assert_int_equal(f->fake.last, CTL_POWER_BUTTON);
+	assert_int_equal(req(f, "PUT", "/ember/power-button", "{\"hold\": true}"), 400);
 }
 
 static void test_start_needs_a_kernel_and_reports_failure(void **state)
@@ -213,6 +216,7 @@ static void test_bad_requests(void **state)
 		{ "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", "not configured" },
 		{ "PUT", "/metrics", "{\"metrics_path\": \"/nonexistent/m\"}", "No such file" },
 		{ "PATCH", "/vm", "{\"state\": \"Paused\"}", "not running" },
+		{ "PUT", "/ember/power-button", "{}", "not running" },
 		{ "PATCH", "/vm", "{\"state\": \"Sleeping\"}", "state must be Paused or Resumed" },
 		{ "PUT", "/snapshot/create", "{}", "not supported by this build" },
 		{ "PUT", "/logger", "{\"level\": \"Loud\"}", "logger: level must be" },

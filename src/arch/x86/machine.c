@@ -196,6 +196,14 @@ void arch_pause_devices(struct vm *vm, bool pause)
 		virtio_devices_pause(&m->virtio, pause);
 }
 
+void arch_power_button(struct vm *vm)
+{
+	struct irq_line line = vm_irq_line(vm, IRQ_GED);
+
+	/* An edge on the GED's interrupt: its _EVT notifies PWRB (dsdt.asl). */
+	irq_line_pulse(&line);
+}
+
 int arch_ctrl_alt_del(struct vm *vm)
 {
 	struct x86_machine *m = vm->machine;
