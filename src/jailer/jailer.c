@@ -9,6 +9,7 @@
  * given uid/gid with no_new_privs, and executes the program. A failure on
  * the way removes the cgroups it made and exits with one line on stderr.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -346,6 +347,20 @@ static int populate_root(struct jail *j)
 	return ret < 0 ? 1 : 0;
 }
 
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!d)
+		return false;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
 static int make_root(struct jail *j)
 {
 	int ret;
@@ -354,6 +369,13 @@ static int make_root(struct jail *j)
 	ret = mkdir_p(j->root, 0755);
 	if (ret < 0)
 		return fail(1, "cannot create '%s': %s", j->root, strerror(-ret));
+	/*
+	 * A root left by an earlier jail was its program's to change (it owns
+	 * the directory): copying into it as root could follow links it left.
+	 */
+	if (!dir_is_empty(j->root))
+		return fail(1, "'%s' exists and is not empty: remove it, or use another --id",
+			    j->root);
 	/* The program may make its sockets and files there; what is copied in stays root's. */
 	if (chown(j->root, j->uid, j->gid) < 0)
 		return fail(1, "cannot give '%s' to uid %u: %s", j->root, j->uid, strerror(errno));

@@ -177,6 +177,14 @@ def test_daemonized_in_a_network_namespace(tmp_path):
         subprocess.run(["ip", "netns", "delete", ns])
 
 
+def test_an_old_jail_root_is_not_reused(tmp_path):
+    root = tmp_path / "ember" / "jail-5" / "root"
+    root.mkdir(parents=True)
+    (root / "lib").symlink_to("/etc")  # what a hostile earlier tenant could leave
+    r = jailer(*base_args(tmp_path, "jail-5"), "--", "--api-sock", "/api.sock")
+    assert r.returncode == 1 and "exists and is not empty" in r.stderr, r.stderr
+
+
 def test_a_refused_cgroup_value_leaves_nothing_behind(tmp_path):
     r = jailer(*base_args(tmp_path, "jail-3"), *CG_ARGS, "--parent-cgroup", "ember-test-undo",
                "--cgroup", "pids.max=64", "--cgroup", f"{MEMORY_LIMIT}=banana")

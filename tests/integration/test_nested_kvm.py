@@ -521,12 +521,17 @@ def test_api_boots_pauses_and_resumes_the_guest(nested):
     assert ticks == list(range(1, 31)), r.explain()  # no reset, none lost
 
 
-def test_api_sends_ctrl_alt_del(nested):
-    r = scenario(nested, "api-cad")
+@pytest.mark.parametrize("name, test, key, value", [
+    ("api-cad", "ctrl-alt-del", "kbd", "1d,38,e0,53,e0,d3,b8,9d"),
+    ("api-pwrbtn", "power-button", "pwrbtn_irqs", "1"),
+])
+def test_api_actions_reach_the_guest(nested, name, test, key, value):
+    """SendCtrlAltDel (the keyboard's scancodes) and the power button (GED's GSI)."""
+    r = scenario(nested, name)
     calls, _ = api_calls(r)
     assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204], r.explain()
-    assert r.returncode == 0 and r.passed("ctrl-alt-del"), r.explain()
-    assert r.value("kbd") == "1d,38,e0,53,e0,d3,b8,9d"
+    assert r.returncode == 0 and r.passed(test), r.explain()
+    assert r.value(key) == value
 
 
 def test_hostile_guest(nested):
@@ -536,14 +541,6 @@ def test_hostile_guest(nested):
     # Only reads reached the images: both are as they were.
     images = scenario(nested, "images").stdout.split()
     assert images[4:] == [md5(disks["h0.img"]), "h0.img", md5(disks["h1.img"]), "h1.img"]
-
-
-def test_api_presses_the_power_button(nested):
-    r = scenario(nested, "api-pwrbtn")
-    calls, _ = api_calls(r)
-    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204], r.explain()
-    assert r.returncode == 0 and r.passed("power-button"), r.explain()
-    assert r.value("pwrbtn_irqs") == "1"
 
 
 def test_virtio_bad_chain(nested):
