@@ -412,17 +412,15 @@ static int api_logger(void *ctx, const char *path, const char *level, struct err
 		fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			return err_set(err, -errno, "log_path '%s': %s", path, strerror(errno));
-		fd = log_set_fd(fd);
-		if (fd > STDERR_FILENO)
+		if (log_redirect(fd) < 0) {
 			close(fd);
+			return err_set(err, -errno, "log_path '%s': %s", path, strerror(errno));
+		}
 	}
-	if (level && lvl < 0) {
-		fd = log_set_fd(-1);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	} else if (level) {
+	if (level)
+		log_mute(lvl < 0);
+	if (level && lvl >= 0)
 		log_set_level((enum log_level)lvl);
-	}
 	return 0;
 }
 

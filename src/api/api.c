@@ -362,6 +362,17 @@ static const struct route *route_find(const char *method, const char *path, cons
 	return NULL;
 }
 
+/* The path as logged: control bytes (a %0a in the URL) shown as '?', so no forged lines. */
+static const char *printable(const char *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s && n + 1 < cap; s++)
+		buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	buf[n] = '\0';
+	return buf;
+}
+
 static unsigned int status_of(int ret)
 {
 	return ret == -ENOMEM ? 500 : 400;
@@ -384,7 +395,8 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
 		snprintf(msg, sizeof(msg), "Invalid request method and/or path: %.16s %.200s",
 			 method, path);
 		reply_fault(r, 400, msg);
-		log_info("%s", msg);
+		log_info("Invalid request method and/or path: %.16s %s", method,
+			 printable(path, msg, sizeof(msg)));
 		return;
 	}
 	if (rt->pre_boot && a->state != API_NOT_STARTED) {
@@ -404,6 +416,6 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
 		free(r->body);
 		reply_fault(r, status_of(ret), err.msg[0] ? err.msg : strerror(-ret));
 	}
-	log_info("%s %s: %u%s%s", method, path, r->status, ret < 0 ? " " : "",
-		 ret < 0 ? err.msg : "");
+	log_info("%s %s: %u%s%s", method, printable(path, msg, sizeof(msg)), r->status,
+		 ret < 0 ? " " : "", ret < 0 ? err.msg : "");
 }

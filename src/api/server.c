@@ -149,7 +149,6 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->d);
-	close(s->fd);
+	MHD_stop_daemon(s->d); /* closes the listening socket it was given */
 	free(s);
 }

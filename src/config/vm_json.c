@@ -441,7 +441,9 @@ int vm_json_serial(struct vm_config *c, struct json_object *o, struct err *err)
 		return ret;
 	if (!get(o, "serial_out_path"))
 		return vm_config_set_serial(c, "none", err);
-	snprintf(spec, sizeof(spec), "file=%s", json_object_get_string(get(o, "serial_out_path")));
+	if (snprintf(spec, sizeof(spec), "file=%s",
+		     json_object_get_string(get(o, "serial_out_path"))) >= (int)sizeof(spec))
+		return err_set(err, -ENAMETOOLONG, "serial: serial_out_path is too long");
 	return vm_config_set_serial(c, spec, err);
 }
 

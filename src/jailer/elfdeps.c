@@ -51,9 +51,12 @@ struct elf {
 
 static const Elf64_Phdr *elf_phdr(const struct elf *e, unsigned int i)
 {
-	uint64_t off = e->eh->e_phoff + (uint64_t)i * sizeof(Elf64_Phdr);
+	uint64_t off = (uint64_t)i * sizeof(Elf64_Phdr);
 
-	return off + sizeof(Elf64_Phdr) <= e->size ? (const Elf64_Phdr *)(e->data + off) : NULL;
+	if (e->eh->e_phoff > e->size || off > e->size - e->eh->e_phoff ||
+	    e->size - e->eh->e_phoff - off < sizeof(Elf64_Phdr))
+		return NULL;
+	return (const Elf64_Phdr *)(e->data + e->eh->e_phoff + off);
 }
 
 /* The file offset of virtual address `va`, through the PT_LOAD segments; 0 if none. */
@@ -152,7 +155,10 @@ static int elfdeps_walk(const char *path, struct elfdeps *d, unsigned int depth,
 		if (!p)
 			ret = err_set(err, -ENOEXEC, "program headers outside the file");
 		else if (p->p_type == PT_INTERP && (interp = elf_string(&e, p->p_offset)))
-			ret = elfdeps_add(d, interp, err);
+			/* It is copied to <root><path>: an absolute path without "..". */
+			ret = interp[0] != '/' || strstr(interp, "/..")
+				      ? err_set(err, -ENOEXEC, "odd interpreter path '%s'", interp)
+				      : elfdeps_add(d, interp, err);
 		else if (p->p_type == PT_DYNAMIC)
 			ret = elf_needed(&e, p, d, depth, err);
 	}

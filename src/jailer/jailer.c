@@ -9,7 +9,6 @@
  * given uid/gid with no_new_privs, and executes the program. A failure on
  * the way removes the cgroups it made and exits with one line on stderr.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -347,39 +346,35 @@ static int populate_root(struct jail *j)
 	return ret < 0 ? 1 : 0;
 }
 
-static bool dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	bool empty = true;
-
-	if (!d)
-		return false;
-	while (empty && (e = readdir(d)))
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
-}
-
+/*
+ * A fresh root, root's own until it is filled: a root left by an earlier
+ * jail was its program's to change, and copying into it as root could
+ * follow links it left there.
+ */
 static int make_root(struct jail *j)
 {
+	char parent[PATH_MAX];
 	int ret;
 
-	snprintf(j->root, sizeof(j->root), "%s/%s/%s/root", j->base, j->exec_name, j->id);
-	ret = mkdir_p(j->root, 0755);
+	if (snprintf(parent, sizeof(parent) - 8, "%s/%s/%s", j->base, j->exec_name, j->id) >=
+		    (int)sizeof(parent) - 8 ||
+	    snprintf(j->root, sizeof(j->root), "%s/root", parent) >= (int)sizeof(j->root))
+		return fail(EXIT_USAGE, "--chroot-base-dir is too long");
+	ret = mkdir_p(parent, 0755);
 	if (ret < 0)
-		return fail(1, "cannot create '%s': %s", j->root, strerror(-ret));
-	/*
-	 * A root left by an earlier jail was its program's to change (it owns
-	 * the directory): copying into it as root could follow links it left.
-	 */
-	if (!dir_is_empty(j->root))
-		return fail(1, "'%s' exists and is not empty: remove it, or use another --id",
-			    j->root);
-	/* The program may make its sockets and files there; what is copied in stays root's. */
+		return fail(1, "cannot create '%s': %s", parent, strerror(-ret));
+	if (mkdir(j->root, 0755) < 0)
+		return fail(1, "'%s': %s%s", j->root, strerror(errno),
+			    errno == EEXIST ? " (remove it, or use another --id)" : "");
+	return populate_root(j);
+}
+
+/* Last: the program may make its sockets and files there; what was copied in stays root's. */
+static int hand_over_root(const struct jail *j)
+{
 	if (chown(j->root, j->uid, j->gid) < 0)
 		return fail(1, "cannot give '%s' to uid %u: %s", j->root, j->uid, strerror(errno));
-	return populate_root(j);
+	return 0;
 }
 
 /* The device nodes ember opens, where the host has them, owned by the jailed user. */
@@ -464,6 +459,7 @@ static int enter_pidns(struct jail *j, int *exit_status)
 	char path[PATH_MAX * 2];
 	pid_t child;
 	FILE *f;
+	int fd;
 	int st;
 
 	if (!j->new_pid_ns)
@@ -476,10 +472,14 @@ static int enter_pidns(struct jail *j, int *exit_status)
 	if (child == 0)
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s.pid", j->root, j->exec_name);
-	f = fopen(path, "w");
+	/* The root is the program's by now: no following a link it may have put there. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (f) {
 		fprintf(f, "%d\n", (int)child);
 		fclose(f);
+	} else {
+		fail(1, "cannot write '%s': %s", path, strerror(errno));
 	}
 	*exit_status = 0;
 	if (j->daemonize)
@@ -587,6 +587,8 @@ static int prepare(struct jail *j)
 
 	if (ret == 0)
 		ret = make_devices(j);
+	if (ret == 0)
+		ret = hand_over_root(j);
 	if (ret == 0)
 		ret = set_limits(j);
 	if (ret == 0)

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 static _Atomic enum log_level current_level = LOG_WARN;
 static atomic_int log_fd = STDERR_FILENO;
+static atomic_bool log_muted;
 static char log_id[65] = "anonymous-instance";
 /* Kept here: asking the kernel (prctl) is not allowed once a thread is filtered. */
 static _Thread_local char log_thread[16] = "main";
@@ -21,9 +23,27 @@ static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug",
 };
 
-int log_set_fd(int fd)
+int log_redirect(int fd)
 {
-	return atomic_exchange(&log_fd, fd);
+	int cur = atomic_load(&log_fd);
+
+	/*
+	 * Another thread may be writing to the current fd right now: never
+	 * close it, put the new file on top of its number instead.
+	 */
+	if (cur == STDERR_FILENO) {
+		atomic_store(&log_fd, fd);
+		return 0;
+	}
+	if (dup3(fd, cur, O_CLOEXEC) < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+void log_mute(bool mute)
+{
+	atomic_store(&log_muted, mute);
 }
 
 void log_set_level(enum log_level level)
@@ -91,7 +111,7 @@ void log_msg_src(enum log_level level, const char *file, const char *fmt, ...)
 	va_list ap;
 	int n, fd = atomic_load(&log_fd);
 
-	if (level > atomic_load(&current_level) || fd < 0)
+	if (level > atomic_load(&current_level) || atomic_load(&log_muted))
 		return;
 	if (fd == STDERR_FILENO)
 		n = snprintf(buf, sizeof(buf), "ember: %s", level == LOG_WARN ? "warning: " : "");

@@ -17,8 +17,10 @@
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
-/* Where messages go from now on (-1: nowhere); returns the previous fd. */
-int log_set_fd(int fd);
+/* Messages go to `fd` (taken over) from now on: 0 or -errno. */
+int log_redirect(int fd) __must_check;
+/* No messages at all (the API's level Off), or again. */
+void log_mute(bool mute);
 enum log_level log_get_level(void);
 int log_parse_level(const char *name, enum log_level *out) __must_check;
 /* Names the calling thread (ps, /proc, log files): "vcpu0", "virtio-blk", "api". */

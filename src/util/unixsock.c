@@ -27,7 +27,8 @@ static int unix_clear_stale(const struct sockaddr_un *a, struct err *err)
 		return errno == ENOENT ? 0 : err_set(err, -errno, "%s", strerror(errno));
 	if (!S_ISSOCK(st.st_mode))
 		return err_set(err, -EEXIST, "exists and is not a socket");
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a listener with a full backlog is busy, not a reason to hang. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return err_set(err, -errno, "%s", strerror(errno));
 	ret = connect(fd, (const struct sockaddr *)a, sizeof(*a));
@@ -40,6 +41,7 @@ static int unix_clear_stale(const struct sockaddr_un *a, struct err *err)
 int unix_listen(const char *path, int backlog, mode_t mode, struct err *err)
 {
 	struct sockaddr_un a;
+	mode_t old_mask;
 	int fd, ret = unix_addr(&a, path, err);
 
 	if (ret == 0)
@@ -49,13 +51,20 @@ int unix_listen(const char *path, int backlog, mode_t mode, struct err *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(err, -errno, "%s", strerror(errno));
-	/* fchmod before bind does not reach the file; bind, then chmod before anyone listens. */
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	/*
+	 * The file gets its mode at bind, from the umask: a chmod by path
+	 * afterwards could follow a link swapped in meanwhile. (The umask is
+	 * the process's: this runs before the VM's threads make files.)
+	 */
+	old_mask = umask(~mode & 0777);
+	ret = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	umask(old_mask);
+	if (ret < 0) {
 		ret = -errno;
 		close(fd);
 		return err_set(err, ret, "%s", strerror(-ret));
 	}
-	if (chmod(path, mode) < 0 || listen(fd, backlog) < 0) {
+	if (listen(fd, backlog) < 0) {
 		ret = -errno;
 		close(fd);
 		unlink(path);

@@ -105,6 +105,7 @@ struct virtio_vsock {
 	uint64_t cid; /* config space: le64 guest_cid */
 	char uds[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ev_handler listener;
+	bool listener_paused; /* out of fds: accepting again once a connection ends */
 	struct ev_handler timer;
 	bool timer_armed;
 	bool rx_starved; /* the guest has no receive buffers: stop reading hosts */
@@ -129,13 +130,17 @@ static uint64_t vsock_now(void)
 
 /* --- connections ------------------------------------------------------- */
 
+static bool conn_guest_knows(const struct vsock_conn *k);
+
 static struct vsock_conn *vsock_find(struct virtio_vsock *v, uint32_t guest_port,
 				     uint32_t host_port)
 {
 	for (unsigned int i = 0; i < v->nr_slots; i++) {
 		struct vsock_conn *k = v->conns[i];
 
-		if (k && k->guest_port == guest_port && k->host_port == host_port)
+		/* Only what the guest has heard of is its to name (ports of a handshake are 0). */
+		if (k && conn_guest_knows(k) && k->guest_port == guest_port &&
+		    k->host_port == host_port)
 			return k;
 	}
 	return NULL;
@@ -217,6 +222,8 @@ static void conn_end(struct vsock_conn *k)
 	k->dead = true;
 	k->next = v->dead;
 	v->dead = k;
+	if (v->listener_paused && evloop_mod(&v->dev.loop, &v->listener, EPOLLIN) == 0)
+		v->listener_paused = false;
 }
 
 /* Ends the connection with a reset to the guest if it knew of it. */
@@ -570,16 +577,31 @@ static bool vsock_rx(struct virtio_vsock *v)
 	return ret == 0;
 }
 
-/* After any event: deliver, settle every connection, interrupt the guest if it wants. */
-static void vsock_run(struct virtio_vsock *v)
+static void vsock_settle_all(struct virtio_vsock *v)
 {
-	if (!vsock_rx(v)) {
-		virtio_dev_broken(&v->dev, "bad descriptor chain in the receive queue");
-		return;
-	}
 	for (unsigned int i = 0; i < v->nr_slots; i++)
 		if (v->conns[i])
 			conn_settle(v->conns[i]);
+}
+
+/*
+ * After any event: settle every connection, deliver, and settle again;
+ * delivering can end connections (a host program gone with data still
+ * owed), whose resets then go out too.
+ */
+static void vsock_run(struct virtio_vsock *v)
+{
+	bool ok;
+
+	vsock_settle_all(v);
+	ok = vsock_rx(v);
+	vsock_settle_all(v);
+	if (ok && v->rst_len)
+		ok = vsock_rx(v);
+	if (!ok) {
+		virtio_dev_broken(&v->dev, "bad descriptor chain in the receive queue");
+		return;
+	}
 	if (v->dev.active && v->dev.queues[VSOCK_RXQ].ready)
 		virtio_dev_signal_used(&v->dev, VSOCK_RXQ);
 }
@@ -897,8 +919,18 @@ static void vsock_accept(struct ev_handler *h, uint32_t events)
 	struct vsock_conn *k;
 	int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		/* Out of fds: stop listening (no spinning) until a connection ends. */
+		if (errno != EMFILE && errno != ENFILE)
+			return;
+		pthread_mutex_lock(&v->dev.lock);
+		if (evloop_mod(&v->dev.loop, h, 0) == 0)
+			v->listener_paused = true;
+		pthread_mutex_unlock(&v->dev.lock);
+		LOG_RATELIMIT(LOG_WARN, 5, "%s: out of file descriptors; not accepting",
+			      v->dev.name);
 		return;
+	}
 	pthread_mutex_lock(&v->dev.lock);
 	k = conn_new(v, fd, CONN_HANDSHAKE);
 	if (k) {

@@ -420,13 +420,15 @@ int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_n
 	memset(res, 0, sizeof(*res));
 	ret = vmm_setup_signals(&c);
 	if (ret < 0)
-		return err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
-	ret = vmm_setup_loop(&c);
-	if (ret < 0)
-		err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+		err_set(err, ret, "cannot set up signal handling: %s", strerror(-ret));
+	if (ret == 0) {
+		ret = vmm_setup_loop(&c);
+		if (ret < 0)
+			err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+	}
 	if (ret == 0)
 		ret = vmm_serve_loop(&c, start_now, err);
-	ctl_close(ctl);
+	ctl_close(ctl); /* on every way out: the API thread must not wait for us */
 	if (c.vm)
 		vm_stop(c.vm);
 	if (ret == 0)

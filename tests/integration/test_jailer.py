@@ -182,7 +182,8 @@ def test_an_old_jail_root_is_not_reused(tmp_path):
     root.mkdir(parents=True)
     (root / "lib").symlink_to("/etc")  # what a hostile earlier tenant could leave
     r = jailer(*base_args(tmp_path, "jail-5"), "--", "--api-sock", "/api.sock")
-    assert r.returncode == 1 and "exists and is not empty" in r.stderr, r.stderr
+    assert r.returncode == 1 and "remove it, or use another --id" in r.stderr, r.stderr
+    assert os.path.islink(root / "lib")  # nothing was followed or touched
 
 
 def test_a_refused_cgroup_value_leaves_nothing_behind(tmp_path):

@@ -387,6 +387,27 @@ static void test_device_tells_the_guest_of_room(void **state)
 	close(fd);
 }
 
+/* A host program still saying CONNECT is nothing the guest can name (its ports are 0). */
+static void test_guest_cannot_touch_a_handshake(void **state)
+{
+	struct fixture *f = *state;
+	int fd = unix_connect(f->uds);
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	char got[16];
+	struct hdr h;
+
+	nanosleep(&pause, NULL); /* accepted by now */
+	guest_send(f, (struct hdr){ .op = OP_RST, .src_port = 0, .dst_port = 0 }, NULL, 0);
+	guest_send(f, (struct hdr){ .op = OP_RW, .src_port = 0, .dst_port = 0 }, "x", 1);
+	h = guest_recv(f, got, sizeof(got));
+	assert_int_equal(h.op, OP_RST); /* for the RW: a reset for an unknown stream */
+	assert_int_equal(write(fd, "CONNECT 52\n", 11), 11);
+	h = guest_recv(f, got, 0);
+	assert_int_equal(h.op, OP_REQUEST);
+	assert_int_equal(h.dst_port, 52);
+	close(fd);
+}
+
 static void test_bad_connect_line_is_closed(void **state)
 {
 	struct fixture *f = *state;
@@ -509,6 +530,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_tells_the_guest_of_room, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_connect_line_is_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_cannot_touch_a_handshake, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_packets_for_others_are_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_guest_that_never_answers_times_out, setup,
