@@ -51,7 +51,9 @@ static size_t append(char *buf, size_t cap, size_t n, const char *fmt, ...)
 	return r < 0 ? n : n + (size_t)r;
 }
 
-static size_t metrics_format_locked(char *buf, size_t cap, uint64_t utc_ms)
+/* Formats against `base` (the values last reported), leaving the new values in `now_out`. */
+static size_t metrics_format_locked(char *buf, size_t cap, uint64_t utc_ms, const uint64_t *base,
+				    uint64_t *now_out)
 {
 	const char *group = "";
 	size_t n = append(buf, cap, 0, "{\"utc_timestamp_ms\": %" PRIu64, utc_ms);
@@ -64,8 +66,8 @@ static size_t metrics_format_locked(char *buf, size_t cap, uint64_t utc_ms)
 		n = append(buf, cap, n, "%s\"%s\": %" PRIu64,                                      \
 			   strcmp(group, #g) ? (group[0] ? "}, \"" #g "\": {" : ", \"" #g "\": {") \
 					     : ", ",                                               \
-			   #name, now - reported[i]);                                              \
-		reported[i++] = now;                                                               \
+			   #name, now - base[i]);                                                  \
+		now_out[i++] = now;                                                                \
 		group = #g;                                                                        \
 	} while (0);
 	METRICS_FIELDS(METRICS_EMIT)
@@ -78,15 +80,17 @@ size_t metrics_format(char *buf, size_t cap, uint64_t utc_ms)
 	size_t n;
 
 	pthread_mutex_lock(&metrics_lock);
-	n = metrics_format_locked(buf, cap, utc_ms);
+	n = metrics_format_locked(buf, cap, utc_ms, reported, reported);
 	pthread_mutex_unlock(&metrics_lock);
 	return n;
 }
 
 int metrics_flush(void)
 {
+	uint64_t now[ARRAY_SIZE(reported)];
 	struct timespec ts;
 	char line[4096];
+	ssize_t w;
 	size_t n;
 	int ret = 0;
 
@@ -97,10 +101,16 @@ int metrics_flush(void)
 		return -ENODEV;
 	}
 	n = metrics_format_locked(line, sizeof(line),
-				  (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+				  (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+				  reported, now);
 	/* One write per line: a reader of the FIFO never sees half of one. */
-	if (n >= sizeof(line) || write(metrics_fd, line, n) != (ssize_t)n)
-		ret = n >= sizeof(line) ? -E2BIG : -errno;
+	if (n >= sizeof(line))
+		ret = -E2BIG;
+	else if ((w = write(metrics_fd, line, n)) != (ssize_t)n)
+		ret = w < 0 ? -errno : -EAGAIN;
+	/* Counts written are reported; after a failed line they go into the next one. */
+	if (ret == 0)
+		memcpy(reported, now, sizeof(reported));
 	pthread_mutex_unlock(&metrics_lock);
 	return ret;
 }

@@ -1,5 +1,7 @@
 /* Metrics lines: valid JSON, every group, and counts since the previous line. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,9 +56,38 @@ static void test_deltas(void **state)
 	assert_int_equal(metrics_flush(), -ENODEV); /* no file given */
 }
 
+/* A line that could not be written leaves its counts for the next one. */
+static void test_failed_write_keeps_the_counts(void **state)
+{
+	static char buf[1 << 16], line[4096];
+	struct json_object *o;
+	int p[2];
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	metrics_set_fd(p[1]);
+	while (write(p[1], buf, sizeof(buf)) > 0) /* fill the pipe */
+		;
+	METRIC_ADD(net, tx_bytes, 1500);
+	assert_int_equal(metrics_flush(), -EAGAIN);
+	while (read(p[0], buf, sizeof(buf)) > 0) /* drain it */
+		;
+	assert_int_equal(metrics_flush(), 0);
+	n = read(p[0], line, sizeof(line) - 1);
+	assert_true(n > 0);
+	line[n] = '\0';
+	o = json_tokener_parse(line);
+	assert_int_equal(field(o, "net", "tx_bytes"), 1500);
+	json_object_put(o);
+	metrics_set_fd(-1);
+	close(p[0]);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(test_deltas) };
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_deltas),
+					    cmocka_unit_test(test_failed_write_keeps_the_counts) };
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
