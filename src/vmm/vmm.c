@@ -403,20 +403,36 @@ static int vmm_serve_loop(struct vmm *c, bool start_now, struct err *err)
 	return ret < 0 ? err_set(err, ret, "control loop failed: %s", strerror(-ret)) : 0;
 }
 
+/* Nothing open yet: what vmm_fini() may be called on. */
+static void vmm_init(struct vmm *c)
+{
+	*c = (struct vmm){ .kvm = { .fd = -1 },
+			   .sigfd = -1,
+			   .loop = { .epfd = -1 },
+			   .metrics_h = { .fd = -1 },
+			   .term = { .fd = -1 } };
+}
+
+/* Everything vmm_run() and vmm_serve() made, in reverse. */
+static void vmm_fini(struct vmm *c)
+{
+	term_restore(&c->term);
+	vm_destroy(c->vm);
+	vmm_teardown_loop(c);
+	if (c->sigfd >= 0)
+		close(c->sigfd);
+	kvm_close(&c->kvm);
+}
+
 int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
 	      struct vmm_result *res, struct err *err)
 {
-	struct vmm c = {
-		.kvm = { .fd = -1 },
-		.sigfd = -1,
-		.loop = { .epfd = -1 },
-		.metrics_h = { .fd = -1 },
-		.term = { .fd = -1 },
-		.ctl = ctl,
-		.cfg = cfg,
-	};
+	struct vmm c;
 	int ret;
 
+	vmm_init(&c);
+	c.ctl = ctl;
+	c.cfg = cfg;
 	memset(res, 0, sizeof(*res));
 	ret = vmm_setup_signals(&c);
 	if (ret < 0)
@@ -433,26 +449,16 @@ int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_n
 		vm_stop(c.vm);
 	if (ret == 0)
 		vmm_collect(&c, res);
-	term_restore(&c.term);
-	vm_destroy(c.vm);
-	vmm_teardown_loop(&c);
-	if (c.sigfd >= 0)
-		close(c.sigfd);
-	kvm_close(&c.kvm);
+	vmm_fini(&c);
 	return ret;
 }
 
 int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err)
 {
-	struct vmm c = {
-		.kvm = { .fd = -1 },
-		.sigfd = -1,
-		.loop = { .epfd = -1 },
-		.metrics_h = { .fd = -1 },
-		.term = { .fd = -1 },
-	};
+	struct vmm c;
 	int ret;
 
+	vmm_init(&c);
 	memset(res, 0, sizeof(*res));
 	ret = vmm_start(&c, cfg, err);
 	if (ret == 0) {
@@ -462,11 +468,6 @@ int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err
 		if (ret < 0)
 			err_set(err, ret, "control loop failed: %s", strerror(-ret));
 	}
-	term_restore(&c.term);
-	vm_destroy(c.vm);
-	vmm_teardown_loop(&c);
-	if (c.sigfd >= 0)
-		close(c.sigfd);
-	kvm_close(&c.kvm);
+	vmm_fini(&c);
 	return ret;
 }
