@@ -81,6 +81,15 @@ int vm_config_set_serial(struct vm_config *c, const char *spec, struct err *err)
 	return 0;
 }
 
+/* Whether a device of `kind` is configured (the ones there may be one of). */
+static bool vm_config_has(const struct vm_config *c, enum vm_device_kind kind)
+{
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].kind == kind)
+			return true;
+	return false;
+}
+
 static struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_device_kind kind,
 					      struct err *err)
 {
@@ -270,9 +279,8 @@ int vm_config_set_console(struct vm_config *c, const char *spec, struct err *err
 	if (strcmp(spec, "serial") != 0 && strcmp(spec, "virtio") != 0)
 		return err_set(err, -EINVAL, "--console: expected serial or virtio, not '%s'",
 			       spec);
-	for (unsigned int i = 0; i < c->nr_devices; i++)
-		if (c->devices[i].kind == VM_DEVICE_CONSOLE)
-			return err_set(err, -EINVAL, "--console virtio: given twice");
+	if (vm_config_has(c, VM_DEVICE_CONSOLE))
+		return err_set(err, -EINVAL, "--console virtio: given twice");
 	if (strcmp(spec, "serial") == 0)
 		return 0;
 	if (!vm_config_new_device(c, VM_DEVICE_CONSOLE, err))
@@ -288,9 +296,8 @@ enum serial_mode vm_config_serial_mode(const struct vm_config *c)
 
 int vm_config_add_rng(struct vm_config *c, struct err *err)
 {
-	for (unsigned int i = 0; i < c->nr_devices; i++)
-		if (c->devices[i].kind == VM_DEVICE_RNG)
-			return err_set(err, -EINVAL, "--rng: given twice");
+	if (vm_config_has(c, VM_DEVICE_RNG))
+		return err_set(err, -EINVAL, "--rng: given twice");
 	return vm_config_new_device(c, VM_DEVICE_RNG, err) ? 0 : -EINVAL;
 }
 
@@ -323,9 +330,8 @@ int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err)
 	struct vm_device *d;
 	int ret;
 
-	for (unsigned int i = 0; i < c->nr_devices; i++)
-		if (c->devices[i].kind == VM_DEVICE_VSOCK)
-			return err_set(err, -EINVAL, "--vsock: given twice");
+	if (vm_config_has(c, VM_DEVICE_VSOCK))
+		return err_set(err, -EINVAL, "--vsock: given twice");
 	d = vm_config_new_device(c, VM_DEVICE_VSOCK, err);
 	if (!d)
 		return -EINVAL;

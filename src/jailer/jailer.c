@@ -31,16 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/vm_config.h"
 #include "jailer/cgroup.h"
 #include "jailer/elfdeps.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define JAILER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define JAILER_SANITIZER 1
-#endif
-#endif
 
 #define EXIT_USAGE     2
 #define ID_MAX	       64
@@ -105,23 +98,12 @@ static bool id_ok(const char *id)
 	return true;
 }
 
-static int parse_num(const char *s, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end || *out > max ? -EINVAL : 0;
-}
-
 static int parse_limit(struct jail *j, const char *spec)
 {
-	unsigned long long v;
+	uint64_t v;
 	const char *eq = strchr(spec, '=');
 
-	if (!eq || parse_num(eq + 1, RLIM_INFINITY - 1, &v) < 0)
+	if (!eq || parse_u64(eq + 1, 0, RLIM_INFINITY - 1, &v) < 0)
 		return -EINVAL;
 	if (strncmp(spec, "fsize=", 6) == 0)
 		j->fsize = v;
@@ -167,7 +149,7 @@ static const struct option options[] = {
 static int take_option(struct jail *j, int opt, const char *arg)
 {
 	struct err err = { { 0 } };
-	unsigned long long v;
+	uint64_t v;
 
 	switch (opt) {
 	case OPT_ID:
@@ -182,7 +164,7 @@ static int take_option(struct jail *j, int opt, const char *arg)
 		return 0;
 	case OPT_UID:
 	case OPT_GID:
-		if (parse_num(arg, UINT32_MAX - 1, &v) < 0)
+		if (parse_u64(arg, 0, UINT32_MAX - 1, &v) < 0)
 			return fail(EXIT_USAGE, "--%s must be a number, not '%s'",
 				    opt == OPT_UID ? "uid" : "gid", arg);
 		*(opt == OPT_UID ? &j->uid : &j->gid) = (unsigned int)v;
@@ -412,7 +394,7 @@ static int enter_root(const struct jail *j)
 	    mkdir("old_root", 0700) < 0 || syscall(SYS_pivot_root, ".", "old_root") < 0 ||
 	    chdir("/") < 0 || umount2("/old_root", MNT_DETACH) < 0 || rmdir("/old_root") < 0)
 		return fail(1, "cannot pivot into '%s': %s", j->root, strerror(errno));
-#ifdef JAILER_SANITIZER
+#ifdef EMBER_SANITIZER
 	/* Test builds only: the sanitizers read their options and memory maps from /proc. */
 	if ((mkdir("/proc", 0555) < 0 && errno != EEXIST) ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -539,7 +521,7 @@ static void clean_environment(char **envp)
 	int n = 0;
 
 	envp[n++] = "PATH=/";
-#ifdef JAILER_SANITIZER
+#ifdef EMBER_SANITIZER
 	static const char *const keep[] = { "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS" };
 	static char vars[3][512];
 

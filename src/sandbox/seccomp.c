@@ -111,14 +111,6 @@ static const int sys_sanitizer[] = {
 	SCMP_SYS(lseek),	SCMP_SYS(dup2),
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SC_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SC_SANITIZER 1
-#endif
-#endif
-
 struct sc_policy {
 	const char *name;
 	const int *sys;
@@ -177,7 +169,7 @@ static int build(scmp_filter_ctx ctx, const struct sc_policy *p, int level)
 		ret = add_all(ctx, p->sys, p->nsys, level >= 2 ? SCMP_SYS(ioctl) : -1);
 	if (ret == 0 && level >= 2)
 		ret = add_ioctls(ctx, p);
-#ifdef SC_SANITIZER
+#ifdef EMBER_SANITIZER
 	if (ret == 0)
 		ret = add_all(ctx, sys_sanitizer, ARRAY_SIZE(sys_sanitizer), -1);
 #else

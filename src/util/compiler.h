@@ -12,6 +12,15 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Built with AddressSanitizer (GCC says so one way, clang another): test builds only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBER_SANITIZER 1
+#endif
+#endif
+
 /* The structure that embeds `member` at `p` (through uintptr_t: GCC 12 misreads char *). */
 #define container_of(p, type, member) ((type *)((uintptr_t)(p)-offsetof(type, member)))
 

@@ -12,6 +12,7 @@
 
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/ratelimit.h"
 #include "util/unixsock.h"
 #include "virtio/vsock.h"
 
@@ -119,14 +120,6 @@ struct virtio_vsock {
 	struct iovec iov[VSOCK_MAX_SEGS];
 	struct iovec slice[VSOCK_MAX_SEGS];
 };
-
-static uint64_t vsock_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* --- connections ------------------------------------------------------- */
 
@@ -788,7 +781,7 @@ static void vsock_arm_timer(struct virtio_vsock *v, bool on)
 
 static void vsock_set_deadline(struct vsock_conn *k, uint64_t after_ns)
 {
-	k->deadline = vsock_now() + after_ns;
+	k->deadline = monotonic_ns() + after_ns;
 	vsock_arm_timer(k->v, true);
 }
 
@@ -944,7 +937,7 @@ static void vsock_accept(struct ev_handler *h, uint32_t events)
 static void vsock_tick(struct ev_handler *h, uint32_t events)
 {
 	struct virtio_vsock *v = container_of(h, struct virtio_vsock, timer);
-	uint64_t now = vsock_now(), ticks;
+	uint64_t now = monotonic_ns(), ticks;
 	bool waiting = false;
 
 	if (read(h->fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
