@@ -408,10 +408,9 @@ static int api_logger(void *ctx, const char *path, const char *level, struct err
 	if (level && api_log_level(level, &lvl) < 0)
 		return err_set(err, -EINVAL, "unknown log level '%s'", level);
 	if (path) {
-		/* Like Firecracker: the file or FIFO must exist already. */
-		fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+		fd = file_open_sink(path);
 		if (fd < 0)
-			return err_set(err, -errno, "log_path '%s': %s", path, strerror(errno));
+			return err_set(err, fd, "log_path '%s': %s", path, strerror(-fd));
 		if (log_redirect(fd) < 0) {
 			close(fd);
 			return err_set(err, -errno, "log_path '%s': %s", path, strerror(errno));
@@ -427,12 +426,9 @@ static int api_logger(void *ctx, const char *path, const char *level, struct err
 /* --metrics-path: like PUT /metrics, an existing file or FIFO. */
 static int open_metrics(const char *path, struct err *err)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	int ret = metrics_open(path);
 
-	if (fd < 0)
-		return err_set(err, -errno, "--metrics-path '%s': %s", path, strerror(errno));
-	metrics_set_fd(fd);
-	return 0;
+	return ret < 0 ? err_set(err, ret, "--metrics-path '%s': %s", path, strerror(-ret)) : 0;
 }
 
 static int api_call(void *ctx, enum ctl_cmd cmd, struct err *err)

@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,22 +180,17 @@ static int put_metrics(struct api *a, const char *id, struct json_object *body, 
 		       struct err *err)
 {
 	const char *path;
-	int fd, ret = vm_json_check(
-			body, "metrics",
-			(const char *const[]){ "metrics_path:s!", "emit_id:b", "properties:o" }, 3,
-			err);
+	int ret = vm_json_check(
+		body, "metrics",
+		(const char *const[]){ "metrics_path:s!", "emit_id:b", "properties:o" }, 3, err);
 
 	if (ret < 0)
 		return ret;
 	if (metrics_enabled())
 		return err_set(err, -EINVAL, "metrics: already configured");
 	path = json_object_get_string(json_object_object_get(body, "metrics_path"));
-	/* Like Firecracker: the file or FIFO must exist already. */
-	fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, -errno, "metrics_path '%s': %s", path, strerror(errno));
-	metrics_set_fd(fd);
-	return 0;
+	ret = metrics_open(path);
+	return ret < 0 ? err_set(err, ret, "metrics_path '%s': %s", path, strerror(-ret)) : 0;
 }
 
 static int flush_metrics(struct err *err)

@@ -97,3 +97,10 @@ void file_view_release(struct file_view *fv)
 	fv->data = NULL;
 	fv->size = 0;
 }
+
+int file_open_sink(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}

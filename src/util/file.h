@@ -35,6 +35,13 @@ void file_view_release(struct file_view *fv);
 int file_open_regular(const char *path, const char *what, uint64_t *size,
 		      struct err *err) __must_check;
 
+/*
+ * Opens an output the user named for logs or metrics: like Firecracker, a
+ * file or FIFO that exists already, written in appends, never blocking.
+ * Returns the fd or -errno.
+ */
+int file_open_sink(const char *path) __must_check;
+
 /* Reads exactly `len` bytes at `off`; -EIO (with a message) on a short file. */
 int file_read_exact(int fd, void *buf, size_t len, uint64_t off, const char *what,
 		    struct err *err) __must_check;

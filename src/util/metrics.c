@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/metrics.h"
 
 struct ember_metrics ember_metrics;
@@ -23,6 +24,16 @@ void metrics_set_fd(int fd)
 		close(metrics_fd);
 	metrics_fd = fd;
 	pthread_mutex_unlock(&metrics_lock);
+}
+
+int metrics_open(const char *path)
+{
+	int fd = file_open_sink(path);
+
+	if (fd < 0)
+		return fd;
+	metrics_set_fd(fd);
+	return 0;
 }
 
 bool metrics_enabled(void)

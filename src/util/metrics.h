@@ -54,6 +54,8 @@ extern struct ember_metrics ember_metrics;
 
 /* Where the lines go (the fd is taken over; -1: nowhere). */
 void metrics_set_fd(int fd);
+/* The lines go to the existing file or FIFO at `path` (file_open_sink): 0 or -errno. */
+int metrics_open(const char *path) __must_check;
 bool metrics_enabled(void);
 
 /*
