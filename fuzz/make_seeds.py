@@ -9,12 +9,16 @@ import struct
 import sys
 
 
+def record(data, segs=1):
+    """A harness record: 2-byte length, segment count - 1, the bytes (virtio_harness.h)."""
+    return struct.pack("<HB", len(data), segs - 1) + data
+
+
 def vsock_packet(op, src_port, dst_port, payload=b"", dst_cid=2, src_cid=3, flags=0,
                  buf_alloc=65536, fwd_cnt=0):
     hdr = struct.pack("<QQIIIHHIII", src_cid, dst_cid, src_port, dst_port, len(payload), 1, op,
                       flags, buf_alloc, fwd_cnt)
-    data = hdr + payload
-    return struct.pack("<H", len(data)) + data
+    return record(hdr + payload)
 
 
 def vsock_seeds():
@@ -47,11 +51,6 @@ def virtqueue_seed(size, chains, indirect_at=None):
         struct.pack_into("<H", ram, 0x1004 + 2 * j, h)
     log2 = size.bit_length() - 2  # size = 2 << (settings & 7)
     return bytes([log2 | 0x18]) + bytes(ram)
-
-
-def record(data, segs=1):
-    """A harness record: 2-byte length, segment count - 1, the bytes (virtio_harness.h)."""
-    return struct.pack("<HB", len(data), segs - 1) + data
 
 
 def net_seeds():
