@@ -608,7 +608,7 @@ static void vsock_guest_connect(struct virtio_vsock *v, const struct vsock_hdr *
 	struct vsock_conn *k;
 	int fd;
 
-	/* Cannot be cut short: the path's length was checked against VSOCK_UDS_MAX. */
+	/* Cannot be cut short: the path's length was checked against VM_VSOCK_UDS_MAX. */
 	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, v->uds, hdr->dst_port) >=
 	    (int)sizeof(a.sun_path))
 		fd = -1;
@@ -1048,12 +1048,12 @@ int virtio_vsock_create(const struct gmem *gm, const struct virtio_vsock_opts *o
 	struct virtio_vsock *v;
 	int ret;
 
-	if (o->guest_cid < VSOCK_MIN_GUEST_CID || o->guest_cid > VSOCK_MAX_GUEST_CID)
+	if (o->guest_cid < VM_VSOCK_CID_MIN || o->guest_cid > VM_VSOCK_CID_MAX)
 		return err_set(err, -EINVAL, "vsock: guest CID %" PRIu64 " is reserved",
 			       o->guest_cid);
-	if (!o->uds[0] || strlen(o->uds) > VSOCK_UDS_MAX)
-		return err_set(err, -ENAMETOOLONG, "vsock: socket path must be 1 to %zu bytes",
-			       VSOCK_UDS_MAX);
+	if (!o->uds[0] || strlen(o->uds) > VM_VSOCK_UDS_MAX)
+		return err_set(err, -ENAMETOOLONG, "vsock: socket path must be 1 to %u bytes",
+			       VM_VSOCK_UDS_MAX);
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return err_set(err, -ENOMEM, "vsock: out of memory");

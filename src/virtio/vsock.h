@@ -20,17 +20,14 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "config/vm_config.h" /* VM_VSOCK_CID_MIN/MAX, VM_VSOCK_UDS_MAX */
 #include "kvm/gmem.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "virtio/virtio.h"
 
-#define VSOCK_HOST_CID	    2
-#define VSOCK_MIN_GUEST_CID 3
-#define VSOCK_MAX_GUEST_CID 0xfffffffeu /* 0xffffffff is VMADDR_CID_ANY */
-#define VSOCK_CONN_BUF	    (64 * 1024)
-/* Room in sun_path for "_<port>" after the socket's path. */
-#define VSOCK_UDS_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 12)
+#define VSOCK_HOST_CID 2
+#define VSOCK_CONN_BUF (64 * 1024) /* bytes buffered toward a host program, per connection */
 
 struct virtio_vsock_opts {
 	uint64_t guest_cid;
