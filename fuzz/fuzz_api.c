@@ -13,7 +13,7 @@
 
 #define FUZZ_MAX_REQUESTS 16
 
-static int accept_all(void *ctx, enum ctl_cmd cmd, struct err *err)
+static int accept_all(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *err)
 {
 	return 0;
 }

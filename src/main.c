@@ -431,9 +431,9 @@ static int open_metrics(const char *path, struct err *err)
 	return ret < 0 ? err_set(err, ret, "--metrics-path '%s': %s", path, strerror(-ret)) : 0;
 }
 
-static int api_call(void *ctx, enum ctl_cmd cmd, struct err *err)
+static int api_call(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *err)
 {
-	return ctl_call(ctx, cmd, err);
+	return ctl_call(ctx, cmd, arg, err);
 }
 
 /* The config file's logger section; metrics are refused. */

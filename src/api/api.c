@@ -218,7 +218,7 @@ static int start_instance(struct api *a, struct err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	if (full)
 		a->cfg->cmdline = full;
-	ret = a->call(a->ctx, CTL_START, err);
+	ret = a->call(a->ctx, CTL_START, NULL, err);
 	a->cfg->cmdline = given; /* the guest has its copy; GET /vm/config shows what was given */
 	free(full);
 	if (ret < 0)
@@ -244,7 +244,7 @@ static int put_actions(struct api *a, const char *id, struct json_object *body, 
 	if (strcmp(type, "SendCtrlAltDel") == 0) {
 		if (a->state == API_NOT_STARTED)
 			return err_set(err, -EINVAL, "the microVM is not running");
-		return a->call(a->ctx, CTL_CTRL_ALT_DEL, err);
+		return a->call(a->ctx, CTL_CTRL_ALT_DEL, NULL, err);
 	}
 	if (strcmp(type, "FlushMetrics") == 0)
 		return flush_metrics(err);
@@ -269,7 +269,7 @@ static int patch_vm(struct api *a, const char *id, struct json_object *body, str
 	if (a->state == API_NOT_STARTED)
 		return err_set(err, -EINVAL, "the microVM is not running");
 	pause = strcmp(state, "Paused") == 0;
-	ret = a->call(a->ctx, pause ? CTL_PAUSE : CTL_RESUME, err);
+	ret = a->call(a->ctx, pause ? CTL_PAUSE : CTL_RESUME, NULL, err);
 	if (ret == 0)
 		a->state = pause ? API_PAUSED : API_RUNNING;
 	return ret;
@@ -285,7 +285,102 @@ static int put_power_button(struct api *a, const char *id, struct json_object *b
 		return ret;
 	if (a->state == API_NOT_STARTED)
 		return err_set(err, -EINVAL, "the microVM is not running");
-	return a->call(a->ctx, CTL_POWER_BUTTON, err);
+	return a->call(a->ctx, CTL_POWER_BUTTON, NULL, err);
+}
+
+/* --- snapshots ----------------------------------------------------------- */
+
+static int put_snapshot_create(struct api *a, const char *id, struct json_object *body,
+			       struct api_reply *r, struct err *err)
+{
+	struct json_object *type;
+	struct ctl_snapshot rq = { 0 };
+	int ret = vm_json_check(body, "snapshot",
+				(const char *const[]){ "snapshot_type:s", "snapshot_path:s!",
+						       "mem_file_path:s!", "version:s" },
+				4, err);
+
+	if (ret < 0)
+		return ret;
+	type = json_object_object_get(body, "snapshot_type");
+	if (type && strcmp(json_object_get_string(type), "Full") != 0) {
+		if (strcmp(json_object_get_string(type), "Diff") == 0)
+			return err_set(err, -ENOTSUP,
+				       "diff snapshots are not supported by this build of ember");
+		return err_set(err, -EINVAL, "snapshot_type must be Full or Diff");
+	}
+	if (a->state != API_PAUSED)
+		return err_set(err, -EINVAL,
+			       "cannot create a snapshot: the microVM must be paused (PATCH /vm)");
+	rq.snapshot_path = json_object_get_string(json_object_object_get(body, "snapshot_path"));
+	rq.mem_path = json_object_get_string(json_object_object_get(body, "mem_file_path"));
+	return a->call(a->ctx, CTL_SNAPSHOT_CREATE, &rq, err);
+}
+
+/* The memory file: mem_backend {backend_type File, backend_path}, or the older mem_file_path. */
+static int load_mem_path(struct json_object *body, const char **path, struct err *err)
+{
+	struct json_object *file = json_object_object_get(body, "mem_file_path");
+	struct json_object *be = json_object_object_get(body, "mem_backend");
+	const char *type;
+	int ret;
+
+	if (!file == !be)
+		return err_set(err, -EINVAL,
+			       "snapshot load: give exactly one of mem_backend and mem_file_path");
+	if (file) {
+		*path = json_object_get_string(file);
+		return 0;
+	}
+	ret = vm_json_check(be, "mem_backend",
+			    (const char *const[]){ "backend_type:s!", "backend_path:s!" }, 2, err);
+	if (ret < 0)
+		return ret;
+	type = json_object_get_string(json_object_object_get(be, "backend_type"));
+	if (strcmp(type, "Uffd") == 0)
+		return err_set(err, -ENOTSUP,
+			       "mem_backend: Uffd is not supported by this build of ember");
+	if (strcmp(type, "File") != 0)
+		return err_set(err, -EINVAL, "mem_backend: backend_type must be File or Uffd");
+	*path = json_object_get_string(json_object_object_get(be, "backend_path"));
+	return 0;
+}
+
+static bool config_is_empty(const struct vm_config *c)
+{
+	return !c->kernel_path && !c->nr_devices;
+}
+
+static int put_snapshot_load(struct api *a, const char *id, struct json_object *body,
+			     struct api_reply *r, struct err *err)
+{
+	struct json_object *o;
+	struct ctl_snapshot rq = { 0 };
+	int ret = vm_json_check(body, "snapshot load",
+				(const char *const[]){ "snapshot_path:s!", "mem_file_path:s",
+						       "mem_backend:o", "enable_diff_snapshots:b",
+						       "track_dirty_pages:b", "resume_vm:b",
+						       "network_overrides:a" },
+				7, err);
+
+	if (ret == 0)
+		ret = load_mem_path(body, &rq.mem_path, err);
+	if (ret < 0)
+		return ret;
+	o = json_object_object_get(body, "network_overrides");
+	if (o && json_object_array_length(o))
+		return err_set(err, -ENOTSUP,
+			       "network_overrides are not supported by this build of ember");
+	if (!config_is_empty(a->cfg))
+		return err_set(err, -EINVAL,
+			       "cannot load a snapshot after configuring boot resources");
+	rq.snapshot_path = json_object_get_string(json_object_object_get(body, "snapshot_path"));
+	o = json_object_object_get(body, "resume_vm");
+	rq.resume = o && json_object_get_boolean(o);
+	ret = a->call(a->ctx, CTL_SNAPSHOT_LOAD, &rq, err);
+	if (ret == 0)
+		a->state = rq.resume ? API_RUNNING : API_PAUSED;
+	return ret;
 }
 
 static int not_supported(struct api *a, const char *id, struct json_object *body,
@@ -316,8 +411,8 @@ static const struct route routes[] = {
 	{ "PATCH", "/drives/", false, not_supported },
 	{ "PATCH", "/network-interfaces/", false, not_supported },
 	{ "PUT", "/metrics", false, put_metrics },
-	{ "PUT", "/snapshot/create", false, not_supported },
-	{ "PUT", "/snapshot/load", true, not_supported },
+	{ "PUT", "/snapshot/create", false, put_snapshot_create },
+	{ "PUT", "/snapshot/load", true, put_snapshot_load },
 	{ "PUT", "/balloon", true, not_supported },
 	{ "PUT", "/mmds", false, not_supported },
 	{ "PUT", "/mmds/config", true, not_supported },

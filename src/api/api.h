@@ -26,7 +26,7 @@ struct api {
 	const char *id;
 	enum api_state state;
 	/* Runs a command on the main thread (ctl_call in ember, a fake in tests). */
-	int (*call)(void *ctx, enum ctl_cmd cmd, struct err *err);
+	int (*call)(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *err);
 	/* PUT /logger: where and what to log; NULL refuses it. */
 	int (*logger)(void *ctx, const char *path, const char *level, struct err *err);
 	void *ctx;

@@ -51,6 +51,17 @@ int arch_vcpu_init(struct vcpu *v, struct err *err) __must_check;
 /* Loads kernel and initrd, writes firmware tables, sets the boot vCPU's registers. */
 int arch_load_guest(struct vm *vm, const struct vm_config *cfg, struct err *err) __must_check;
 
+struct snapw;
+struct snapr;
+
+/*
+ * The VM's state for a snapshot (VM and devices paused): vCPUs, interrupt
+ * controllers, clock, platform and virtio devices. Guest RAM is not included.
+ */
+int arch_snapshot_save(struct vm *vm, struct snapw *w, struct err *err) __must_check;
+/* Puts a VM built from the snapshot's description back in the saved state. */
+int arch_snapshot_restore(struct vm *vm, const struct snapr *r, struct err *err) __must_check;
+
 /*
  * Handles one exit from KVM_RUN on the vCPU's thread. Returns 0 to run the
  * vCPU again, or a negative value once it asked the VM to stop.

@@ -90,8 +90,8 @@ static bool vm_config_has(const struct vm_config *c, enum vm_device_kind kind)
 	return false;
 }
 
-static struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_device_kind kind,
-					      struct err *err)
+struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_device_kind kind,
+				       struct err *err)
 {
 	struct vm_device *d;
 

@@ -126,6 +126,10 @@ int vm_config_add_vsock(struct vm_config *c, const char *spec, struct err *err) 
 int vm_config_put_device(struct vm_config *c, struct vm_device *d, struct err *err) __must_check;
 void vm_device_fini(struct vm_device *d);
 
+/* Appends an empty device of `kind` (NULL with *err set when there is no room). */
+struct vm_device *vm_config_new_device(struct vm_config *c, enum vm_device_kind kind,
+				       struct err *err);
+
 /* A unicast MAC address, XX:XX:XX:XX:XX:XX. */
 int vm_config_parse_mac(const char *s, uint8_t mac[6]) __must_check;
 

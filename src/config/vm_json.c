@@ -645,3 +645,192 @@ struct json_object *vm_json_dump(const struct vm_config *c)
 	json_object_object_add(o, "mmds-config", NULL);
 	return o;
 }
+
+/* --- the description inside a snapshot -------------------------------- */
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+static void add_bool(struct json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+static struct json_object *state_device(const struct vm_device *d)
+{
+	struct json_object *o = json_object_new_object();
+	char mac[18];
+	const uint8_t *m = d->net.mac;
+
+	add_u64(o, "kind", d->kind);
+	add_string(o, "id", d->id);
+	if (d->kind == VM_DEVICE_DISK) {
+		add_string(o, "path", d->disk.path);
+		add_bool(o, "root", d->disk.root);
+		add_bool(o, "readonly", d->disk.readonly);
+		add_bool(o, "direct", d->disk.direct);
+		add_string(o, "serial", d->disk.serial);
+		add_u64(o, "bw", d->disk.bw);
+		add_u64(o, "ops", d->disk.iops);
+	} else if (d->kind == VM_DEVICE_NET) {
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		add_string(o, "tap", d->net.tap);
+		add_string(o, "mac", d->net.has_mac ? mac : NULL);
+		add_u64(o, "bw", d->net.bw);
+		add_u64(o, "ops", d->net.pps);
+	} else if (d->kind == VM_DEVICE_VSOCK) {
+		add_u64(o, "cid", d->vsock.cid);
+		add_string(o, "uds", d->vsock.uds);
+	}
+	return o;
+}
+
+struct json_object *vm_json_state_dump(const struct vm_config *c)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *devs = json_object_new_array();
+
+	add_string(o, "kernel", c->kernel_path);
+	add_string(o, "initrd", c->initrd_path);
+	add_string(o, "cmdline", c->cmdline);
+	add_u64(o, "cpus", c->cpus);
+	add_u64(o, "mem_mib", c->mem_mib);
+	add_bool(o, "hugepages", c->hugepages);
+	add_u64(o, "serial", c->serial);
+	add_bool(o, "serial_given", c->serial_given);
+	add_string(o, "serial_path", c->serial_path);
+	add_bool(o, "console_virtio", c->console_virtio);
+	add_bool(o, "track_dirty_pages", c->track_dirty_pages);
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		json_object_array_add(devs, state_device(&c->devices[i]));
+	json_object_object_add(o, "devices", devs);
+	return o;
+}
+
+static int state_disk(struct vm_device *d, struct json_object *o, struct err *err)
+{
+	int ret = CHECK(o, "snapshot disk", "kind:i!", "id:s", "path:s!", "root:b!", "readonly:b!",
+			"direct:b!", "serial:s", "bw:i!", "ops:i!");
+
+	if (ret == 0)
+		ret = dup_string(o, "path", &d->disk.path, err);
+	if (ret == 0)
+		ret = dup_string(o, "serial", &d->disk.serial, err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot disk", "bw", 0, UINT64_MAX >> 1, &d->disk.bw, err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot disk", "ops", 0, UINT64_MAX >> 1, &d->disk.iops, err);
+	d->disk.root = get_bool(o, "root");
+	d->disk.readonly = get_bool(o, "readonly");
+	d->disk.direct = get_bool(o, "direct");
+	return ret;
+}
+
+static int state_net(struct vm_device *d, struct json_object *o, struct err *err)
+{
+	const char *mac;
+	int ret = CHECK(o, "snapshot network device", "kind:i!", "id:s", "tap:s!", "mac:s", "bw:i!",
+			"ops:i!");
+
+	if (ret == 0)
+		ret = dup_string(o, "tap", &d->net.tap, err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot network device", "bw", 0, UINT64_MAX >> 1, &d->net.bw,
+			      err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot network device", "ops", 0, UINT64_MAX >> 1, &d->net.pps,
+			      err);
+	mac = get(o, "mac") ? json_object_get_string(get(o, "mac")) : NULL;
+	if (ret == 0 && mac && vm_config_parse_mac(mac, d->net.mac) < 0)
+		ret = err_set(err, -EINVAL, "snapshot network device: bad MAC address");
+	d->net.has_mac = mac != NULL;
+	return ret;
+}
+
+static int state_vsock(struct vm_device *d, struct json_object *o, struct err *err)
+{
+	int ret = CHECK(o, "snapshot vsock", "kind:i!", "id:s", "cid:i!", "uds:s");
+
+	if (ret == 0)
+		ret = get_u64(o, "snapshot vsock", "cid", VM_VSOCK_CID_MIN, VM_VSOCK_CID_MAX,
+			      &d->vsock.cid, err);
+	return ret < 0 ? ret : dup_string(o, "uds", &d->vsock.uds, err);
+}
+
+static int state_device_load(struct vm_config *c, struct json_object *o, struct err *err)
+{
+	uint64_t kind = UINT64_MAX;
+	struct vm_device *d;
+	int ret;
+
+	if (!json_object_is_type(o, json_type_object))
+		return err_set(err, -EINVAL, "snapshot: a device is not an object");
+	ret = get_u64(o, "snapshot device", "kind", 0, VM_DEVICE_VSOCK, &kind, err);
+	if (ret == 0 && kind == UINT64_MAX)
+		ret = err_set(err, -EINVAL, "snapshot device: no kind");
+	if (ret < 0)
+		return ret;
+	d = vm_config_new_device(c, (enum vm_device_kind)kind, err);
+	if (!d)
+		return -EINVAL;
+	ret = dup_string(o, "id", &d->id, err);
+	if (ret == 0 && kind == VM_DEVICE_DISK)
+		ret = state_disk(d, o, err);
+	else if (ret == 0 && kind == VM_DEVICE_NET)
+		ret = state_net(d, o, err);
+	else if (ret == 0 && kind == VM_DEVICE_VSOCK)
+		ret = state_vsock(d, o, err);
+	else if (ret == 0)
+		ret = CHECK(o, "snapshot device", "kind:i!", "id:s");
+	return ret;
+}
+
+static int state_top(struct vm_config *c, struct json_object *o, struct err *err)
+{
+	uint64_t cpus = 0, serial = 0;
+	int ret = CHECK(o, "snapshot", "kernel:s!", "initrd:s", "cmdline:s", "cpus:i!",
+			"mem_mib:i!", "hugepages:b!", "serial:i!", "serial_given:b!",
+			"serial_path:s", "console_virtio:b!", "track_dirty_pages:b!", "devices:a!");
+
+	if (ret == 0)
+		ret = dup_string(o, "kernel", &c->kernel_path, err);
+	if (ret == 0)
+		ret = dup_string(o, "initrd", &c->initrd_path, err);
+	if (ret == 0)
+		ret = dup_string(o, "cmdline", &c->cmdline, err);
+	if (ret == 0)
+		ret = dup_string(o, "serial_path", &c->serial_path, err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot", "cpus", 1, 255, &cpus, err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot", "mem_mib", VM_CONFIG_MIN_MEM_MIB,
+			      VM_CONFIG_MAX_MEM_MIB, &c->mem_mib, err);
+	if (ret == 0)
+		ret = get_u64(o, "snapshot", "serial", SERIAL_STDIO, SERIAL_FILE, &serial, err);
+	if (ret == 0 && serial == SERIAL_FILE && !c->serial_path)
+		ret = err_set(err, -EINVAL, "snapshot: serial file without a path");
+	c->cpus = (unsigned int)cpus;
+	c->serial = (enum serial_mode)serial;
+	c->hugepages = get_bool(o, "hugepages");
+	c->serial_given = get_bool(o, "serial_given");
+	c->console_virtio = get_bool(o, "console_virtio");
+	c->track_dirty_pages = get_bool(o, "track_dirty_pages");
+	return ret;
+}
+
+int vm_json_state_load(struct vm_config *c, struct json_object *o, struct err *err)
+{
+	struct json_object *devs;
+	int ret;
+
+	if (!json_object_is_type(o, json_type_object))
+		return err_set(err, -EINVAL, "snapshot: the VM description is not an object");
+	ret = state_top(c, o, err);
+	devs = get(o, "devices");
+	for (size_t i = 0; ret == 0 && i < json_object_array_length(devs); i++)
+		ret = state_device_load(c, json_object_array_get_idx(devs, i), err);
+	return ret;
+}

@@ -47,6 +47,15 @@ int vm_json_config_file(struct vm_config *c, struct json_object *doc,
 /* GET /vm/config: the config as Firecracker's FullVmConfiguration. */
 struct json_object *vm_json_dump(const struct vm_config *c);
 
+/*
+ * The whole description, as a snapshot keeps it to build the same VM again:
+ * ember's own format (every field, devices in their order), not
+ * Firecracker's. Loading fills an empty config and checks every field's
+ * type; ranges are vm_config_validate()'s business.
+ */
+struct json_object *vm_json_state_dump(const struct vm_config *c);
+int vm_json_state_load(struct vm_config *c, struct json_object *o, struct err *err) __must_check;
+
 /* Checks `o`'s keys against `fields` ("name:type", type one of s i b o a). */
 int vm_json_check(struct json_object *o, const char *what, const char *const *fields, size_t n,
 		  struct err *err) __must_check;

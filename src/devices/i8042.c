@@ -314,6 +314,41 @@ void i8042_ctrl_alt_del(struct i8042 *k)
 	pthread_mutex_unlock(&k->lock);
 }
 
+_Static_assert(sizeof(((struct i8042_state *)0)->out) == OUT_QUEUE, "i8042 state queue");
+
+void i8042_save(struct i8042 *k, struct i8042_state *st)
+{
+	pthread_mutex_lock(&k->lock);
+	*st = (struct i8042_state){ .ctr = k->ctr,
+				    .outp = k->outp,
+				    .status_cmd = k->status_cmd,
+				    .pending = k->pending,
+				    .kbd_pending = k->kbd_pending,
+				    .out_head = (uint8_t)k->out_head,
+				    .out_count = (uint8_t)k->out_count };
+	memcpy(st->out, k->out, sizeof(st->out));
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_restore(struct i8042 *k, const struct i8042_state *st)
+{
+	if (st->out_head >= OUT_QUEUE || st->out_count > OUT_QUEUE)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->ctr = st->ctr;
+	k->outp = st->outp;
+	k->status_cmd = st->status_cmd;
+	k->pending = st->pending;
+	k->kbd_pending = st->kbd_pending;
+	memcpy(k->out, st->out, sizeof(k->out));
+	k->out_head = st->out_head;
+	k->out_count = st->out_count;
+	k->irq_level = false;
+	i8042_update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 int i8042_create(struct bus *pio, const struct i8042_config *cfg, struct i8042 **out)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));

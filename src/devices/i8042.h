@@ -27,6 +27,18 @@ struct i8042_config {
 int i8042_create(struct bus *pio, const struct i8042_config *cfg, struct i8042 **out) __must_check;
 void i8042_destroy(struct i8042 *k);
 
+/* The controller's registers and output queue, as a snapshot keeps them. */
+struct i8042_state {
+	uint8_t ctr, outp, status_cmd, pending, kbd_pending;
+	uint8_t out_head, out_count;
+	uint8_t pad;
+	uint8_t out[32];
+};
+
+void i8042_save(struct i8042 *k, struct i8042_state *st);
+/* -EINVAL for queue positions out of range. */
+int i8042_restore(struct i8042 *k, const struct i8042_state *st) __must_check;
+
 /*
  * Presses and releases Ctrl, Alt and Delete on the keyboard (the API's
  * SendCtrlAltDel): Linux's keyboard driver then asks init to reboot.

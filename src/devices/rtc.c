@@ -255,6 +255,26 @@ static void rtc_init_nvram(struct rtc *r, const struct rtc_config *cfg)
 	r->cmos[0x5d] = (uint8_t)(above_4g >> 16);
 }
 
+_Static_assert(sizeof(((struct rtc_state *)0)->cmos) == CMOS_SIZE, "rtc state CMOS");
+
+void rtc_save(struct rtc *r, struct rtc_state *st)
+{
+	pthread_mutex_lock(&r->lock);
+	*st = (struct rtc_state){ .offset = r->offset, .index = r->index };
+	memcpy(st->cmos, r->cmos, sizeof(st->cmos));
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Every byte value is a state the CMOS can hold; the index is masked as on a write. */
+void rtc_restore(struct rtc *r, const struct rtc_state *st)
+{
+	pthread_mutex_lock(&r->lock);
+	r->offset = st->offset;
+	r->index = st->index & (CMOS_SIZE - 1);
+	memcpy(r->cmos, st->cmos, sizeof(r->cmos));
+	pthread_mutex_unlock(&r->lock);
+}
+
 int rtc_create(struct bus *pio, const struct rtc_config *cfg, struct rtc **out)
 {
 	struct rtc *r = calloc(1, sizeof(*r));

@@ -26,6 +26,17 @@ struct rtc_config {
 int rtc_create(struct bus *pio, const struct rtc_config *cfg, struct rtc **out) __must_check;
 void rtc_destroy(struct rtc *r);
 
+/* CMOS contents, the selected index and the guest's clock offset from the host's. */
+struct rtc_state {
+	int64_t offset;
+	uint8_t index;
+	uint8_t pad[7];
+	uint8_t cmos[128];
+};
+
+void rtc_save(struct rtc *r, struct rtc_state *st);
+void rtc_restore(struct rtc *r, const struct rtc_state *st);
+
 /* Register interface for unit tests: select a register, then read or write it. */
 uint8_t rtc_read_reg(struct rtc *r, uint8_t index);
 void rtc_write_reg(struct rtc *r, uint8_t index, uint8_t val);

@@ -338,6 +338,51 @@ int serial_rx_space_fd(const struct serial *s)
 	return s->rx_space_efd;
 }
 
+_Static_assert(sizeof(((struct serial_state *)0)->rx) == RX_FIFO_SIZE, "serial state FIFO");
+
+void serial_save(struct serial *s, struct serial_state *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = (struct serial_state){ .ier = s->ier,
+				     .lcr = s->lcr,
+				     .mcr = s->mcr,
+				     .lsr = s->lsr,
+				     .msr = s->msr,
+				     .scr = s->scr,
+				     .dll = s->dll,
+				     .dlm = s->dlm,
+				     .fcr = s->fcr,
+				     .thr_ipending = s->thr_ipending,
+				     .rx_head = (uint8_t)s->rx_head,
+				     .rx_count = (uint8_t)s->rx_count };
+	memcpy(st->rx, s->rx, sizeof(st->rx));
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_restore(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_head >= RX_FIFO_SIZE || st->rx_count > RX_FIFO_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr;
+	s->lsr = st->lsr;
+	s->msr = st->msr;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->fcr = st->fcr;
+	s->thr_ipending = st->thr_ipending != 0;
+	memcpy(s->rx, st->rx, sizeof(s->rx));
+	s->rx_head = st->rx_head;
+	s->rx_count = st->rx_count;
+	s->irq_level = false;
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 int serial_create(struct bus *pio, const struct serial_config *cfg, struct serial **out)
 {
 	struct serial *s = calloc(1, sizeof(*s));

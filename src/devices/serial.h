@@ -29,6 +29,19 @@ int serial_create(struct bus *pio, const struct serial_config *cfg,
 		  struct serial **out) __must_check;
 void serial_destroy(struct serial *s);
 
+/* The registers and receive FIFO, as a snapshot keeps them. */
+struct serial_state {
+	uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
+	uint8_t thr_ipending;
+	uint8_t rx[16];
+	uint8_t rx_head, rx_count;
+	uint8_t pad[4];
+};
+
+void serial_save(struct serial *s, struct serial_state *st);
+/* -EINVAL for a state no UART can be in (FIFO positions out of range). */
+int serial_restore(struct serial *s, const struct serial_state *st) __must_check;
+
 /* Queues host input; returns how many bytes fit (0 when the FIFO is full). */
 size_t serial_rx_push(struct serial *s, const uint8_t *data, size_t len);
 

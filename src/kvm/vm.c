@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -72,12 +73,40 @@ int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd, struct err *err)
 	return kvm_ioctl(vm->fd, KVM_IRQFD, &irqfd, err);
 }
 
-static int vm_map_ram(struct vm *vm, const struct vm_config *cfg, struct err *err)
+/*
+ * A snapshot's memory, mapped copy-on-write: the restore reads no page until
+ * the guest touches it, and the guest's writes never reach the file.
+ */
+static int vm_map_ram_file(struct vm *vm, const struct vm_config *cfg, int fd, struct err *err)
+{
+	struct stat st;
+	void *p;
+
+	if (cfg->hugepages)
+		return err_set(err, -EINVAL,
+			       "a snapshot restores into ordinary pages, not huge pages");
+	if (fstat(fd, &st) < 0)
+		return err_set(err, -errno, "memory file: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != vm->ram_size)
+		return err_set(err, -EINVAL,
+			       "memory file: %lld bytes, the snapshot's VM has %llu MiB of RAM",
+			       (long long)st.st_size, (unsigned long long)cfg->mem_mib);
+	p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return err_set(err, -errno, "memory file: cannot map it: %s", strerror(errno));
+	vm->ram = p;
+	madvise(p, vm->ram_size, MADV_DONTDUMP);
+	return 0;
+}
+
+static int vm_map_ram(struct vm *vm, const struct vm_config *cfg, int mem_fd, struct err *err)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 	void *p;
 
 	vm->ram_size = cfg->mem_mib << 20;
+	if (mem_fd >= 0)
+		return vm_map_ram_file(vm, cfg, mem_fd, err);
 	/*
 	 * Huge pages are reserved at mmap time (no MAP_NORESERVE), so a shortage
 	 * shows up here as an error rather than as SIGBUS while the guest runs.
@@ -154,7 +183,7 @@ static int vm_create_vcpus(struct vm *vm, unsigned int count, struct err *err)
 	return 0;
 }
 
-static int vm_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
+static int vm_init(struct vm *vm, const struct vm_config *cfg, int mem_fd, struct err *err)
 {
 	int ret;
 
@@ -162,7 +191,7 @@ static int vm_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	if (vm->fd < 0)
 		return vm->fd;
 	vm_enable_optional_caps(vm);
-	ret = vm_map_ram(vm, cfg, err);
+	ret = vm_map_ram(vm, cfg, mem_fd, err);
 	if (ret < 0)
 		return ret;
 	/*
@@ -181,12 +210,13 @@ static int vm_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	if (ret < 0)
 		return ret;
 	ret = arch_machine_create(vm, cfg, err);
-	if (ret < 0)
+	if (ret < 0 || vm->restored)
 		return ret;
 	return arch_load_guest(vm, cfg, err);
 }
 
-int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out, struct err *err)
+int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, int mem_fd, struct vm **out,
+	      struct err *err)
 {
 	struct vm *vm;
 	int ret;
@@ -198,6 +228,7 @@ int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out
 	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->kvm = kvm;
 	vm->fd = -1;
+	vm->restored = mem_fd >= 0;
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -205,7 +236,7 @@ int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out
 		ret = err_set(err, -errno, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	ret = vm_init(vm, cfg, err);
+	ret = vm_init(vm, cfg, mem_fd, err);
 	if (ret < 0)
 		goto fail;
 	*out = vm;

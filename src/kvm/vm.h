@@ -71,10 +71,15 @@ struct vm {
 	atomic_bool pause_wanted;
 	unsigned int parked;	/* vCPU threads parked now */
 	bool emul_failure_insn; /* KVM_CAP_EXIT_ON_EMULATION_FAILURE enabled */
+	bool restored;		/* built from a snapshot, not booted */
 };
 
-/* Builds the whole VM, guest loaded and ready to start. */
-int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm **out,
+/*
+ * Builds the whole VM, guest loaded and ready to start. With `mem_fd` >= 0
+ * (a snapshot's memory file) guest RAM is that file mapped copy-on-write and
+ * nothing is loaded: the caller restores the rest of the state.
+ */
+int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, int mem_fd, struct vm **out,
 	      struct err *err) __must_check;
 
 /* Freezes the buses and starts one thread per vCPU. */

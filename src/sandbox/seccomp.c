@@ -58,10 +58,15 @@ static const int sys_api[] = {
 	SCMP_SYS(openat),     SCMP_SYS(ioctl),
 };
 
-/* The control loop, then tearing the VM down and ending ember. */
+/*
+ * The control loop, snapshots (creating a file beside the target, writing
+ * it, renaming it over), then tearing the VM down and ending ember.
+ */
 static const int sys_main[] = {
-	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),	SCMP_SYS(ioctl), SCMP_SYS(unlink),
-	SCMP_SYS(shutdown),   SCMP_SYS(io_uring_enter), SCMP_SYS(fcntl),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),	SCMP_SYS(ioctl),  SCMP_SYS(unlink),
+	SCMP_SYS(shutdown),   SCMP_SYS(io_uring_enter), SCMP_SYS(fcntl),  SCMP_SYS(openat),
+	SCMP_SYS(ftruncate),  SCMP_SYS(pwrite64),	SCMP_SYS(rename), SCMP_SYS(renameat),
+	SCMP_SYS(renameat2),
 };
 
 /* ioctl requests, level 2. */
@@ -83,6 +88,23 @@ static const unsigned long ioctl_vcpu[] = {
 };
 static const unsigned long ioctl_main[] = {
 	KVM_IRQ_LINE,
+	/* a snapshot reads the parked vCPUs and the VM */
+	KVM_GET_MP_STATE,
+	KVM_GET_REGS,
+	KVM_GET_SREGS,
+	KVM_GET_XSAVE,
+	KVM_GET_XSAVE2,
+	KVM_GET_XCRS,
+	KVM_GET_DEBUGREGS,
+	KVM_GET_LAPIC,
+	KVM_GET_MSRS,
+	KVM_GET_MSR_INDEX_LIST,
+	KVM_GET_VCPU_EVENTS,
+	KVM_GET_TSC_KHZ,
+	KVM_GET_IRQCHIP,
+	KVM_GET_PIT2,
+	KVM_GET_CLOCK,
+	KVM_CHECK_EXTENSION,
 	TCGETS,
 	TCSETS,
 	TCSETSW,

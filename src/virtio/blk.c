@@ -391,6 +391,17 @@ static void blk_reset(struct virtio_dev *d)
 	rate_limit_clear(&blk->limit);
 }
 
+/* Before a snapshot: every request in flight completes and is answered. */
+static int blk_drain(struct virtio_dev *d)
+{
+	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
+
+	block_reap(&blk->disk, true, blk_io_done, blk);
+	if (d->active && d->queues[0].ready)
+		virtio_dev_signal_used(d, 0);
+	return 0;
+}
+
 static void blk_destroy(struct virtio_dev *d)
 {
 	struct virtio_blk *blk = container_of(d, struct virtio_blk, dev);
@@ -408,6 +419,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.read_config = blk_read_config,
 	.activate = blk_activate,
 	.reset = blk_reset,
+	.drain = blk_drain,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 };

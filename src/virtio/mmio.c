@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "snapshot/snapfile.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 
@@ -352,6 +353,178 @@ const struct bus_ops virtio_mmio_ops = {
 	.read = mmio_read,
 	.write = mmio_write,
 };
+
+#define SNAP_VIRTIO_MMIO SNAP_TAG('V', 'I', 'O', 'M')
+
+struct mmio_state {
+	uint32_t device_id;
+	uint32_t num_queues;
+	uint32_t status;
+	uint32_t dev_features_sel;
+	uint32_t drv_features_sel;
+	uint32_t queue_sel;
+	uint32_t isr;
+	uint32_t config_generation;
+	uint64_t drv_features;
+	uint64_t guest_features;
+	uint32_t active;
+	uint32_t pad;
+};
+
+struct mmio_queue_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size;
+	uint16_t ready;
+	uint16_t last_avail, avail_shadow, used_idx, signalled_used;
+	uint32_t pad;
+};
+
+static void mmio_save_queue(const struct virtqueue *vq, struct mmio_queue_state *q)
+{
+	*q = (struct mmio_queue_state){ .desc_gpa = vq->desc_gpa,
+					.avail_gpa = vq->avail_gpa,
+					.used_gpa = vq->used_gpa,
+					.size = vq->size,
+					.ready = vq->ready,
+					.last_avail = vq->last_avail,
+					.avail_shadow = vq->avail_shadow,
+					.used_idx = vq->used_idx,
+					.signalled_used = vq->signalled_used };
+}
+
+static void mmio_save_locked(struct virtio_mmio *t, struct mmio_state *s,
+			     struct mmio_queue_state *qs)
+{
+	struct virtio_dev *d = t->dev;
+
+	*s = (struct mmio_state){ .device_id = d->device_id,
+				  .num_queues = d->num_queues,
+				  .status = t->status,
+				  .dev_features_sel = t->dev_features_sel,
+				  .drv_features_sel = t->drv_features_sel,
+				  .queue_sel = t->queue_sel,
+				  .isr = atomic_load(&t->isr),
+				  .config_generation = d->config_generation,
+				  .drv_features = t->drv_features,
+				  .guest_features = d->guest_features,
+				  .active = d->active };
+	for (unsigned int i = 0; i < d->num_queues; i++)
+		mmio_save_queue(&d->queues[i], &qs[i]);
+}
+
+int virtio_mmio_save(struct virtio_mmio *t, struct snapw *w, uint32_t inst, struct err *err)
+{
+	struct virtio_dev *d = t->dev;
+	size_t len = sizeof(struct mmio_state) + d->num_queues * sizeof(struct mmio_queue_state);
+	uint8_t *buf = calloc(1, len);
+	int ret = 0;
+
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&d->lock);
+	if (d->ops->drain)
+		ret = d->ops->drain(d);
+	if (ret == 0)
+		mmio_save_locked(t, (struct mmio_state *)buf,
+				 (struct mmio_queue_state *)(buf + sizeof(struct mmio_state)));
+	pthread_mutex_unlock(&d->lock);
+	if (ret == 0)
+		snapw_put(w, SNAP_VIRTIO_MMIO, inst, buf, len);
+	free(buf);
+	if (ret == -ENOTSUP)
+		return err_set(err, ret, "%s: snapshots of this device are not supported", d->name);
+	return ret < 0 ? err_set(err, ret, "%s: cannot finish its requests: %s", d->name,
+				 strerror(-ret))
+		       : 0;
+}
+
+static int mmio_restore_queue(struct virtio_dev *d, struct virtqueue *vq,
+			      const struct mmio_queue_state *q)
+{
+	int ret;
+
+	vq->size = q->size;
+	vq->desc_gpa = q->desc_gpa;
+	vq->avail_gpa = q->avail_gpa;
+	vq->used_gpa = q->used_gpa;
+	if (!q->ready)
+		return 0;
+	ret = vq_activate(vq, d->gmem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
+			  virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC));
+	if (ret < 0)
+		return ret;
+	vq->ready = true;
+	vq->last_avail = q->last_avail;
+	vq->avail_shadow = q->avail_shadow;
+	vq->used_idx = q->used_idx;
+	vq->signalled_used = q->signalled_used;
+	return 0;
+}
+
+static int mmio_restore_locked(struct virtio_mmio *t, const struct mmio_state *s,
+			       const struct mmio_queue_state *qs, struct err *err)
+{
+	struct virtio_dev *d = t->dev;
+	int ret;
+
+	if (s->guest_features & ~d->host_features)
+		return err_set(err, -EINVAL, "%s: snapshot has features this device lacks",
+			       d->name);
+	t->status = s->status;
+	t->dev_features_sel = s->dev_features_sel;
+	t->drv_features_sel = s->drv_features_sel;
+	t->queue_sel = s->queue_sel;
+	t->drv_features = s->drv_features;
+	atomic_store(&t->isr, s->isr & (VIRTIO_INT_USED | VIRTIO_INT_CONFIG));
+	d->config_generation = s->config_generation;
+	d->guest_features = s->guest_features;
+	for (unsigned int i = 0; i < d->num_queues; i++) {
+		ret = mmio_restore_queue(d, &d->queues[i], &qs[i]);
+		if (ret < 0)
+			return err_set(err, ret, "%s: queue %u of the snapshot is not valid",
+				       d->name, i);
+	}
+	if (!s->active)
+		return 0;
+	d->active = true;
+	ret = d->ops->activate(d);
+	if (ret < 0)
+		return err_set(err, ret, "%s: cannot activate: %s", d->name, strerror(-ret));
+	if (d->ops->restored)
+		d->ops->restored(d);
+	return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct snapr *r, uint32_t inst,
+			struct err *err)
+{
+	struct virtio_dev *d = t->dev;
+	size_t want = sizeof(struct mmio_state) + d->num_queues * sizeof(struct mmio_queue_state);
+	size_t len;
+	const uint8_t *p = snapr_find(r, SNAP_VIRTIO_MMIO, inst, &len);
+	struct mmio_state s = { 0 };
+	struct mmio_queue_state *qs;
+	int ret;
+
+	if (!p)
+		return err_set(err, -EINVAL, "snapshot has no state for %s", d->name);
+	memcpy(&s, p, MIN(len, sizeof(s)));
+	if (len < sizeof(s) || s.device_id != d->device_id || len != want)
+		return err_set(err, -EINVAL, "snapshot's device %u is not %s", inst, d->name);
+	qs = malloc(len - sizeof(s) + 1);
+	if (!qs)
+		return err_set(err, -ENOMEM, "out of memory");
+	memcpy(qs, p + sizeof(s), len - sizeof(s));
+	pthread_mutex_lock(&d->lock);
+	ret = mmio_restore_locked(t, &s, qs, err);
+	pthread_mutex_unlock(&d->lock);
+	free(qs);
+	/* Entries the driver added just before the snapshot got no notification here. */
+	for (unsigned int i = 0; ret == 0 && d->active && i < d->num_queues; i++)
+		if (d->queues[i].ready)
+			virtio_dev_kick(d, i);
+	return ret;
+}
 
 int virtio_mmio_create(struct virtio_dev *d, struct virtio_mmio **out)
 {

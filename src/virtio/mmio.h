@@ -16,6 +16,7 @@
 
 #include "bus/bus.h"
 #include "util/compiler.h"
+#include "util/err.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_MMIO_SIZE	 0x1000
@@ -40,5 +41,22 @@ extern const struct bus_ops virtio_mmio_ops;
 /* Creates the transport for `d` and its eventfds; the device thread watches the queues. */
 int virtio_mmio_create(struct virtio_dev *d, struct virtio_mmio **out) __must_check;
 void virtio_mmio_destroy(struct virtio_mmio *t);
+
+struct snapw;
+struct snapr;
+
+/*
+ * The transport's and the queues' state as record `inst` of a snapshot,
+ * after the device drained its requests in flight (VM paused).
+ */
+int virtio_mmio_save(struct virtio_mmio *t, struct snapw *w, uint32_t inst,
+		     struct err *err) __must_check;
+/*
+ * Puts a freshly created device back in the saved state: rings mapped again
+ * (and checked, as when the driver set them), the device activated if the
+ * driver had, its queues looked at once.
+ */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct snapr *r, uint32_t inst,
+			struct err *err) __must_check;
 
 #endif

@@ -195,6 +195,13 @@ static void vhost_vsock_quiesce(struct virtio_dev *d, bool pause)
 			 strerror(errno));
 }
 
+/* The kernel owns the rings' positions and its connections: nothing to save here. */
+static int vhost_vsock_drain(struct virtio_dev *d)
+{
+	(void)d;
+	return -ENOTSUP;
+}
+
 static const struct virtio_dev_ops vhost_vsock_ops = {
 	.read_config = vhost_vsock_read_config,
 	.activate = vhost_vsock_activate,
@@ -202,6 +209,7 @@ static const struct virtio_dev_ops vhost_vsock_ops = {
 	.queue_notify = vhost_vsock_queue_notify,
 	.destroy = vhost_vsock_destroy,
 	.quiesce = vhost_vsock_quiesce,
+	.drain = vhost_vsock_drain,
 };
 
 /* Opens the kernel's device, claims the CID, and learns what it offers. */

@@ -64,6 +64,14 @@ struct virtio_dev_ops {
 	void (*destroy)(struct virtio_dev *d);
 	/* Optional: stop (true) or restart work done outside the I/O thread. */
 	void (*quiesce)(struct virtio_dev *d, bool pause);
+	/*
+	 * Optional, for a snapshot (VM and I/O thread paused): finish the
+	 * requests in flight, so that every chain taken is back in the used
+	 * ring. -ENOTSUP: this device's state cannot be saved.
+	 */
+	int (*drain)(struct virtio_dev *d);
+	/* Optional: the device's state came from a snapshot (host-side peers are gone). */
+	void (*restored)(struct virtio_dev *d);
 };
 
 /* What the transport offers the device: how to interrupt the driver. */

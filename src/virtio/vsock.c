@@ -20,6 +20,7 @@
 #define VSOCK_RXQ	 0
 #define VSOCK_TXQ	 1
 #define VSOCK_EVQ	 2
+#define VSOCK_EVQ	 2
 #define VSOCK_MAX_SEGS	 64
 #define VSOCK_MAX_CONNS	 1024
 #define VSOCK_MAX_RST	 256
@@ -760,7 +761,7 @@ static void vsock_queue_notify(struct virtio_dev *d, unsigned int q)
 	} else if (q == VSOCK_RXQ) {
 		v->rx_starved = false;
 	} else {
-		return; /* the event queue: buffers wait for an event (none is ever sent) */
+		return; /* the event queue: buffers wait for a transport reset */
 	}
 	vsock_run(v);
 }
@@ -991,6 +992,28 @@ static void vsock_reset(struct virtio_dev *d)
 	vsock_arm_timer(v, false);
 }
 
+#define VSOCK_EVENT_TRANSPORT_RESET 0
+
+/*
+ * Restored from a snapshot: the host's side of every connection is gone.
+ * The transport-reset event (5.10.6.6) has the driver drop them all, as
+ * Firecracker does after a restore.
+ */
+static void vsock_restored(struct virtio_dev *d)
+{
+	struct virtio_vsock *v = container_of(d, struct virtio_vsock, dev);
+	struct virtqueue *vq = &d->queues[VSOCK_EVQ];
+	struct vq_chain c = { .iov = v->iov, .cap = VSOCK_MAX_SEGS };
+	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET;
+
+	if (!vq->ready || vq_pop(vq, &c) != 1) {
+		log_warn("%s: no event buffer for the transport reset after the restore", d->name);
+		return;
+	}
+	vq_push(vq, c.head, (uint32_t)iov_from_buf(c.iov + c.n_out, c.n_in, 0, &id, sizeof(id)));
+	d->tops->signal_used(d->transport, VSOCK_EVQ);
+}
+
 static void vsock_destroy(struct virtio_dev *d)
 {
 	struct virtio_vsock *v = container_of(d, struct virtio_vsock, dev);
@@ -1014,6 +1037,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
+	.restored = vsock_restored,
 };
 
 static int vsock_listen(struct virtio_vsock *v, struct err *err)

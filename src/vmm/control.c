@@ -27,7 +27,7 @@ void ctl_fini(struct vmm_control *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
-int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, struct err *err)
+int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, const void *arg, struct err *err)
 {
 	int ret;
 
@@ -40,6 +40,7 @@ int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, struct err *err)
 		return err_set(err, -ESHUTDOWN, "the VMM is shutting down");
 	}
 	c->pending = cmd;
+	c->arg = arg;
 	c->answered = false;
 	eventfd_write(c->efd, 1);
 	while (!c->answered && !c->closed)
@@ -52,12 +53,13 @@ int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, struct err *err)
 		ret = err_set(err, -ESHUTDOWN, "the VMM is shutting down");
 	}
 	c->pending = CTL_NONE;
+	c->arg = NULL;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
 
-enum ctl_cmd ctl_take(struct vmm_control *c)
+enum ctl_cmd ctl_take(struct vmm_control *c, const void **arg)
 {
 	enum ctl_cmd cmd;
 	eventfd_t v;
@@ -65,6 +67,7 @@ enum ctl_cmd ctl_take(struct vmm_control *c)
 	eventfd_read(c->efd, &v); /* EAGAIN: nothing new */
 	pthread_mutex_lock(&c->lock);
 	cmd = c->answered ? CTL_NONE : c->pending;
+	*arg = c->arg;
 	pthread_mutex_unlock(&c->lock);
 	return cmd;
 }

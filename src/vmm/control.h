@@ -21,6 +21,15 @@ enum ctl_cmd {
 	CTL_RESUME,
 	CTL_CTRL_ALT_DEL,
 	CTL_POWER_BUTTON,
+	CTL_SNAPSHOT_CREATE, /* arg: struct ctl_snapshot */
+	CTL_SNAPSHOT_LOAD,   /* arg: struct ctl_snapshot */
+};
+
+/* The snapshot commands' argument, the API thread's until the command returns. */
+struct ctl_snapshot {
+	const char *snapshot_path;
+	const char *mem_path;
+	bool resume; /* load: run the VM at once rather than leave it paused */
 };
 
 struct vmm_control {
@@ -28,6 +37,7 @@ struct vmm_control {
 	pthread_cond_t cond;
 	int efd; /* readable while a command waits for the main thread */
 	enum ctl_cmd pending;
+	const void *arg;
 	bool answered;
 	bool closed;
 	int result;
@@ -38,10 +48,11 @@ int ctl_init(struct vmm_control *c) __must_check;
 void ctl_fini(struct vmm_control *c);
 
 /* API thread: runs `cmd` on the main thread and waits; 0 or -errno (*err says why). */
-int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, struct err *err) __must_check;
+int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, const void *arg,
+	     struct err *err) __must_check;
 
-/* Main thread: the command waiting, if any (CTL_NONE otherwise). */
-enum ctl_cmd ctl_take(struct vmm_control *c);
+/* Main thread: the command waiting, if any (CTL_NONE otherwise), and its argument. */
+enum ctl_cmd ctl_take(struct vmm_control *c, const void **arg);
 void ctl_reply(struct vmm_control *c, int result, const struct err *err);
 
 /* Main thread: no more commands; a waiting one gets -ESHUTDOWN. */

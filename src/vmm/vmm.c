@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "sandbox/seccomp.h"
 #include "util/metrics.h"
+#include "vmm/snapshot.h"
 #include "vmm/control.h"
 #include "vmm/vmm.h"
 
@@ -37,6 +38,8 @@ struct vmm {
 	struct ev_handler metrics_h; /* a timerfd: a metrics line a minute, as Firecracker */
 	struct vmm_control *ctl;     /* the API's commands; NULL without an API */
 	const struct vm_config *cfg;
+	struct vm_config *api_cfg; /* API mode: the description the API edits */
+	bool paused;
 
 	/* stdin bytes read but not yet taken by the UART */
 	uint8_t pend[CONSOLE_BUF];
@@ -265,7 +268,8 @@ static int vmm_loop(struct vmm *c)
 	return ret;
 }
 
-static int vmm_build(struct vmm *c, const struct vm_config *cfg, struct err *err)
+/* `mem_fd`: a snapshot's memory file, or -1 to boot. */
+static int vmm_build(struct vmm *c, const struct vm_config *cfg, int mem_fd, struct err *err)
 {
 	int ret;
 
@@ -275,7 +279,7 @@ static int vmm_build(struct vmm *c, const struct vm_config *cfg, struct err *err
 	ret = vm_config_validate(cfg, MIN(c->kvm.max_vcpus, arch_max_vcpus()), err);
 	if (ret < 0)
 		return ret;
-	return vm_create(&c->kvm, cfg, &c->vm, err);
+	return vm_create(&c->kvm, cfg, mem_fd, &c->vm, err);
 }
 
 /* The control loop takes the built VM's stop event and console, then the vCPUs start. */
@@ -300,7 +304,7 @@ static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err
 	 * Until the VM exists a stop signal simply ends ember (nothing to undo);
 	 * from here on the control loop takes it, after the VM is built.
 	 */
-	ret = vmm_build(c, cfg, err);
+	ret = vmm_build(c, cfg, -1, err);
 	if (ret < 0)
 		return ret;
 	ret = vmm_setup_signals(c);
@@ -325,6 +329,7 @@ static void vmm_unbuild(struct vmm *c)
 	term_restore(&c->term);
 	vm_destroy(c->vm);
 	c->vm = NULL;
+	c->paused = false;
 	kvm_close(&c->kvm);
 	c->stdin_on = c->stdin_watched = c->stdin_pollable = c->stdin_eof = false;
 }
@@ -335,7 +340,7 @@ static int vmm_ctl_start(struct vmm *c, struct err *err)
 
 	if (c->vm)
 		return err_set(err, -EEXIST, "the microVM is already running");
-	ret = vmm_build(c, c->cfg, err);
+	ret = vmm_build(c, c->cfg, -1, err);
 	if (ret == 0)
 		ret = vmm_attach(c, c->cfg, err);
 	if (ret == 0)
@@ -345,22 +350,95 @@ static int vmm_ctl_start(struct vmm *c, struct err *err)
 	return ret;
 }
 
-static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, struct err *err)
+/* Builds the VM from the snapshot and starts its vCPUs, paused unless asked otherwise. */
+static int vmm_restore(struct vmm *c, const struct snapr *r, int mem_fd, bool resume,
+		       struct err *err)
+{
+	int ret = vmm_build(c, c->cfg, mem_fd, err);
+
+	if (ret == 0)
+		ret = snapshot_restore(c->vm, r, err);
+	if (ret < 0)
+		return ret;
+	if (!resume) {
+		/* The vCPU threads park before their first KVM_RUN. */
+		atomic_store(&c->vm->pause_wanted, true);
+		arch_pause_devices(c->vm, true);
+		c->paused = true;
+	}
+	ret = vmm_attach(c, c->cfg, err);
+	return ret < 0 ? ret : seccomp_apply(SC_MAIN, err);
+}
+
+/*
+ * The snapshot's description replaces the API's only once the VM runs: a
+ * refused snapshot leaves ember as it was, ready for another try.
+ */
+static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err *err)
+{
+	struct vm_config cfg, old;
+	struct snapr r;
+	int mem_fd, ret;
+
+	if (c->vm)
+		return err_set(err, -EEXIST, "the microVM is already running");
+	vm_config_init(&cfg);
+	ret = snapshot_read(rq->snapshot_path, &r, &cfg, err);
+	if (ret < 0) {
+		vm_config_fini(&cfg);
+		return ret;
+	}
+	mem_fd = snapshot_open_memory(rq->mem_path, err);
+	c->cfg = &cfg;
+	ret = mem_fd < 0 ? mem_fd : vmm_restore(c, &r, mem_fd, rq->resume, err);
+	if (mem_fd >= 0)
+		close(mem_fd); /* the mapping keeps the file */
+	snapr_fini(&r);
+	if (ret < 0)
+		vmm_unbuild(c);
+	old = *c->api_cfg;
+	*c->api_cfg = ret < 0 ? old : cfg;
+	vm_config_fini(ret < 0 ? &cfg : &old);
+	c->cfg = c->api_cfg;
+	return ret;
+}
+
+static int vmm_ctl_snapshot(struct vmm *c, const struct ctl_snapshot *rq, struct err *err)
+{
+	if (!c->paused)
+		return err_set(err, -EINVAL, "the microVM must be paused for a snapshot");
+	/* A VM restored paused: its vCPU threads may still be on their way to park. */
+	if (vm_pause(c->vm) < 0)
+		return err_set(err, -ESHUTDOWN, "the microVM stopped");
+	return snapshot_create(c->vm, c->cfg, rq, err);
+}
+
+static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, const void *arg, struct err *err)
 {
 	if (cmd == CTL_START)
 		return vmm_ctl_start(c, err);
+	if (cmd == CTL_SNAPSHOT_LOAD)
+		return vmm_ctl_load(c, arg, err);
 	if (!c->vm)
 		return err_set(err, -EINVAL, "the microVM is not running");
 	switch (cmd) {
 	case CTL_PAUSE:
+		if (c->paused)
+			return 0;
 		if (vm_pause(c->vm) < 0)
 			return err_set(err, -ESHUTDOWN, "the microVM stopped");
 		arch_pause_devices(c->vm, true); /* after the vCPUs: no new requests meanwhile */
+		c->paused = true;
 		return 0;
 	case CTL_RESUME:
+		if (!c->paused)
+			return 0;
 		arch_pause_devices(c->vm, false);
 		vm_resume(c->vm);
+		c->paused = false;
 		return 0;
+	case CTL_SNAPSHOT_CREATE:
+		return vmm_ctl_snapshot(c, arg, err);
 	case CTL_CTRL_ALT_DEL:
 		return arch_ctrl_alt_del(c->vm) < 0 ? err_set(err, -ENODEV, "no keyboard") : 0;
 	case CTL_POWER_BUTTON:
@@ -375,13 +453,14 @@ static void vmm_on_ctl(struct ev_handler *h, uint32_t events)
 {
 	struct vmm *c = container_of(h, struct vmm, ctl_h);
 	struct err err = { { 0 } };
-	enum ctl_cmd cmd = ctl_take(c->ctl);
+	const void *arg;
+	enum ctl_cmd cmd = ctl_take(c->ctl, &arg);
 	int ret;
 
 	(void)events;
 	if (cmd == CTL_NONE)
 		return;
-	ret = vmm_ctl_run(c, cmd, &err);
+	ret = vmm_ctl_run(c, cmd, arg, &err);
 	ctl_reply(c->ctl, ret, &err);
 }
 
@@ -424,7 +503,7 @@ static void vmm_fini(struct vmm *c)
 	kvm_close(&c->kvm);
 }
 
-int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
+int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
 	      struct vmm_result *res, struct err *err)
 {
 	struct vmm c;
@@ -433,6 +512,7 @@ int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_n
 	vmm_init(&c);
 	c.ctl = ctl;
 	c.cfg = cfg;
+	c.api_cfg = cfg;
 	memset(res, 0, sizeof(*res));
 	ret = vmm_setup_signals(&c);
 	if (ret < 0)

@@ -33,9 +33,10 @@ struct vmm_control;
  * commands (vmm/control.h) from `ctl` on this thread: InstanceStart builds
  * and boots the VM from `cfg` (which the API thread fills before it), or at
  * once when `start_now`; then pause, resume, Ctrl-Alt-Del until the VM
- * stops. Returns as vmm_run(); `ctl` is closed on the way out.
+ * stops. A snapshot load replaces `cfg` with the snapshot's description.
+ * Returns as vmm_run(); `ctl` is closed on the way out.
  */
-int vmm_serve(const struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
+int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
 	      struct vmm_result *res, struct err *err) __must_check;
 
 #endif

@@ -10,7 +10,9 @@ import signal
 import socket
 import stat
 import subprocess
+import struct
 import time
+import zlib
 
 import pytest
 
@@ -115,7 +117,9 @@ BAD = [
     ("PUT", "/actions", '{"action_type": "InstanceStart"}', 400, "no boot source"),
     ("PATCH", "/vm", '{"state": "Paused"}', 400, "not running"),
     ("PUT", "/ember/power-button", "{}", 400, "not running"),
-    ("PUT", "/snapshot/load", "{}", 400, "not supported by this build"),
+    ("PUT", "/snapshot/load", "{}", 400, "'snapshot_path' is required"),
+    ("PUT", "/snapshot/create", '{"snapshot_path": "/s", "mem_file_path": "/m"}', 400,
+     "must be paused"),
     ("PUT", "/actions", '{"action_type": "FlushMetrics"}', 400, "metrics are not configured"),
     ("PUT", "/metrics", '{"metrics_path": "/nonexistent/m"}', 400, "No such file"),
     ("PUT", "/logger", '{"log_path": "/nonexistent/log"}', 400, "No such file"),
@@ -286,6 +290,73 @@ def test_config_file_errors_are_one_line(tmp_path):
         assert r.stderr.count("\n") == 1
 
 
+# --- snapshot files ----------------------------------------------------------
+
+
+def tag(name):
+    return int.from_bytes(name.encode(), "little")
+
+
+def snapshot_image(records, version=1, arch=1):
+    """An ember snapshot file (src/snapshot/snapfile.h) holding `records`."""
+    body = b""
+    for name, inst, data in records:
+        body += struct.pack("<IIQ", tag(name), inst, len(data)) + data
+        body += b"\0" * (-len(data) % 8)
+    head = b"EMBERSNP" + struct.pack("<IIQI", version, arch, len(body), zlib.crc32(body))
+    return head + struct.pack("<I", zlib.crc32(head)) + body
+
+
+DESCRIPTION = {"kernel": str(GUEST_ELF), "initrd": None, "cmdline": "test=ticker", "cpus": 1,
+               "mem_mib": 64, "hugepages": False, "serial": 0, "serial_given": False,
+               "serial_path": None, "console_virtio": False, "track_dirty_pages": False,
+               "devices": []}
+
+
+def with_description(desc=None):
+    return [("CONF", 0, json.dumps(desc or DESCRIPTION).encode())]
+
+
+def damaged(image, offset, xor=0x01):
+    b = bytearray(image)
+    b[offset] ^= xor
+    return bytes(b)
+
+
+GOOD = snapshot_image(with_description())
+CORRUPT_SNAPSHOTS = [
+    ("missing", None, "No such file"),
+    ("empty", b"", "too short"),
+    ("text", b"not a snapshot at all, just some text" * 3, "bad magic"),
+    ("version", snapshot_image(with_description(), version=7), "format version 7"),
+    ("arch", snapshot_image(with_description(), arch=2), "another architecture"),
+    ("header", damaged(GOOD, 9), "header checksum"),
+    ("body", damaged(GOOD, len(GOOD) - 12), "checksum mismatch"),
+    ("truncated", GOOD[:-8], "announced"),
+    ("no-description", snapshot_image([("RAMS", 0, bytes(8))]), "no VM description"),
+    ("bad-description", snapshot_image(with_description({**DESCRIPTION, "cpus": "one"})),
+     "'cpus' must be an integer"),
+    ("no-memory-file", GOOD, "memory file"),
+]
+
+
+@pytest.mark.parametrize("name, image, message", CORRUPT_SNAPSHOTS,
+                         ids=[c[0] for c in CORRUPT_SNAPSHOTS])
+def test_corrupt_snapshots_are_refused(api, tmp_path, name, image, message):
+    path = tmp_path / "vm.snap"
+    if image is not None:
+        path.write_bytes(image)
+    status, reply = api.put("/snapshot/load", {"snapshot_path": str(path),
+                                               "mem_backend": {"backend_type": "File",
+                                                               "backend_path": str(tmp_path / "m")},
+                                               "resume_vm": True})
+    assert status == 400 and message in reply["fault_message"], reply
+    # Nothing changed: ember still waits for a configuration or another snapshot.
+    assert api.get("/")[1]["state"] == "Not started"
+    assert api.get("/vm/config")[1]["boot-source"] is None
+    assert api.put("/boot-source", {"kernel_image_path": str(GUEST_ELF)}) == (204, None)
+
+
 # --- with a VM (needs /dev/kvm) ---------------------------------------------
 
 
@@ -364,3 +435,68 @@ def test_config_file_boots_without_an_api(tmp_path):
         "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}))
     r = run_ember(["--no-api", "--config-file", cfg], timeout=60)
     assert r.returncode == 0 and r.passed("hello"), r.explain()
+
+
+def snapshot_paths(tmp_path):
+    return {"snapshot_path": str(tmp_path / "vm.snap"), "mem_file_path": str(tmp_path / "vm.mem")}
+
+
+@pytest.mark.usefixtures("kvm")
+def test_snapshot_restores_into_a_new_process(tmp_path):
+    (tmp_path / "a").mkdir()
+    first = EmberAPI(tmp_path / "a")
+    try:
+        boot_through_api(first, "ticker", "ticks=40 exit=poweroff")
+        wait_for_line(first, "TICK 5")
+        files = snapshot_paths(tmp_path)
+        status, reply = first.put("/snapshot/create", files)
+        assert status == 400 and "must be paused" in reply["fault_message"]
+        assert first.patch("/vm", {"state": "Paused"}) == (204, None)
+        assert first.put("/snapshot/create", {"snapshot_type": "Full", **files}) == (204, None)
+        before = ticks(first.output()[0])
+    finally:
+        first.close()
+    for f in files.values():
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+    (tmp_path / "b").mkdir()
+    second = EmberAPI(tmp_path / "b")
+    try:
+        assert second.put("/snapshot/load", {
+            "snapshot_path": files["snapshot_path"],
+            "mem_backend": {"backend_type": "File", "backend_path": files["mem_file_path"]},
+            "resume_vm": True}) == (204, None)
+        assert second.get("/")[1]["state"] == "Running"
+        assert second.get("/vm/config")[1]["machine-config"]["mem_size_mib"] == 64
+        assert second.wait(60) == 0
+        r = second.run()
+    finally:
+        second.close()
+    after = ticks(r.stdout)
+    assert r.passed("ticker") and "READY" not in r.stdout, r.explain()  # not booted again
+    assert after == list(range(before[-1] + 1, 41)), (before, after)  # no reset, none lost
+
+
+@pytest.mark.usefixtures("kvm")
+def test_snapshot_loaded_paused_waits_for_resume(tmp_path):
+    (tmp_path / "a").mkdir()
+    first = EmberAPI(tmp_path / "a")
+    files = snapshot_paths(tmp_path)
+    try:
+        boot_through_api(first, "ticker", "ticks=20 exit=poweroff")
+        wait_for_line(first, "TICK 2")
+        assert first.patch("/vm", {"state": "Paused"}) == (204, None)
+        assert first.put("/snapshot/create", files) == (204, None)
+    finally:
+        first.close()
+    (tmp_path / "b").mkdir()
+    second = EmberAPI(tmp_path / "b")
+    try:
+        assert second.put("/snapshot/load", {**files, "resume_vm": False}) == (204, None)
+        assert second.get("/")[1]["state"] == "Paused"
+        time.sleep(0.5)
+        assert ticks(second.output()[0]) == []
+        assert second.patch("/vm", {"state": "Resumed"}) == (204, None)
+        assert second.wait(60) == 0
+        assert second.run().passed("ticker")
+    finally:
+        second.close()

@@ -73,6 +73,18 @@ elif grep -q phase=net /proc/cmdline; then
 	ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0
 	mkdir -p /tmp && ping -c 3 -W 5 10.0.0.1 > /tmp/ping.txt && echo "EMBER-LINUX ping=ok"
 	grep "packets transmitted" /tmp/ping.txt | sed "s/^/EMBER-LINUX /"
+elif grep -q phase=snap /proc/cmdline; then
+	# Snapshotted (and restored into a new ember) during the sleep: the
+	# disk, the entropy device and the timers must work on afterwards.
+	mkdir -p /mnt
+	mount -t ext4 /dev/vda /mnt && echo "written before the snapshot" > /mnt/snap.txt && sync
+	echo "EMBER-LINUX snap-ready"
+	sleep 5
+	echo 3 > /proc/sys/vm/drop_caches
+	echo "EMBER-LINUX after=$(cat /mnt/snap.txt)"
+	echo "EMBER-LINUX rng=$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c)"
+	echo "EMBER-LINUX wrote=$(echo again > /mnt/again.txt && sync && cat /mnt/again.txt)"
+	umount /mnt && echo "EMBER-LINUX unmounted"
 elif grep -q phase= /proc/cmdline; then
 	mkdir -p /mnt
 	mount -t ext4 /dev/vda /mnt && echo "EMBER-LINUX mounted $(cat /mnt/hello.txt)"
@@ -184,6 +196,38 @@ wait_out() {
 	for i in $(seq 600); do grep -q "$1" /tmp/$name.out && return 0; sleep 0.1; done
 	return 1
 }
+# The ticker paused, snapshotted, its ember killed; a second ember loads
+# the snapshot and runs the guest on to its end: its output follows a
+# "=== restored" line in the scenario's output.
+snapshot_and_restore() {
+	wait_out "${1:-TICK 5}"
+	api PATCH /vm '{"state": "Paused"}'
+	api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/vm.snap", "mem_file_path": "/tmp/vm.mem"}'
+	kill -9 $pid; wait $pid
+	echo "snapshot_bytes=$(stat -c %s /tmp/vm.snap) mem_blocks=$(stat -c %b /tmp/vm.mem)" >> /tmp/$name.api
+	rm -f /tmp/api.sock
+	/work/ember --api-sock /tmp/api.sock </dev/null >/tmp/$name.out2 2>>/tmp/$name.err &
+	pid=$!
+	(sleep 120; kill -9 $pid 2>/dev/null) &
+	for i in $(seq 100); do [ -S /tmp/api.sock ] && break; sleep 0.1; done
+	api PUT /snapshot/load '{"snapshot_path": "/tmp/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/vm.mem"}, "resume_vm": true}'
+	api GET /
+	wait $pid
+	rc=$?
+	echo "=== restored" >> /tmp/$name.out
+	cat /tmp/$name.out2 >> /tmp/$name.out
+	cat /tmp/$name.api >> /tmp/$name.err
+	report $name $rc
+}
+# `ember run ... --api-sock`, snapshotted once the guest prints $marker.
+run_snap() {
+	name=$1; marker=$2; shift 2
+	rm -f /tmp/api.sock
+	"$@" --api-sock /tmp/api.sock </dev/null >/tmp/$name.out 2>/tmp/$name.err &
+	pid=$!
+	(sleep 300; kill -9 $pid 2>/dev/null) &
+	snapshot_and_restore "$marker"
+}
 run_api() {
 	name=$1; tests=$2
 	rm -f /tmp/api.sock
@@ -200,8 +244,12 @@ run_api() {
 	for t in /proc/$pid/task/*; do
 		echo "seccomp $(cat $t/comm) $(grep Seccomp: $t/status | cut -f2)" >> /tmp/$name.api
 	done
-	case $tests in
-	ticker*)
+	case $name:$tests in
+	api-snapshot:*)
+		snapshot_and_restore
+		return
+		;;
+	*:ticker*)
 		wait_out "TICK 3"
 		api PATCH /vm '{"state": "Paused"}'
 		api GET /
@@ -209,11 +257,11 @@ run_api() {
 		echo "paused_ticks=$a,$b" >> /tmp/$name.api
 		api PATCH /vm '{"state": "Resumed"}'
 		;;
-	ctrl-alt-del)
+	*:ctrl-alt-del)
 		wait_out "READY ctrl-alt-del"
 		api PUT /actions '{"action_type": "SendCtrlAltDel"}'
 		;;
-	power-button)
+	*:power-button)
 		wait_out "READY power-button"
 		api PUT /ember/power-button '{}'
 		;;
@@ -255,6 +303,9 @@ def scenarios():
         "api-ticker": "API ticker ticks=30",
         "api-cad": "API ctrl-alt-del",
         "api-pwrbtn": "API power-button",
+        "api-snapshot": "API ticker ticks=40",
+        # Last: it changes root.img, which the linux-virtio scenarios check.
+        "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
@@ -264,6 +315,12 @@ def scenarios():
         "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
         "nodisk": "--kernel /work/guest.elf --disk /work/nope.img",
     }
+
+
+def selected(name):
+    """EMBER_NESTED_ONLY=a,b runs only those scenarios (to iterate on one quickly)."""
+    only = os.environ.get("EMBER_NESTED_ONLY")
+    return not only or name in only.split(",")
 
 
 def runner(args):
@@ -298,8 +355,10 @@ def outer_initramfs(path, debian_root, disks):
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
+        f"run_snap {n} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
+        if a.startswith("SNAP ") else
         SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
-        for n, a in scenarios().items())
+        for n, a in scenarios().items() if selected(n))
     script += "run images md5sum d0.img d1.img h0.img h1.img\n"
     work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
             "vsock-peer": (VSOCK_PEER.read_bytes(), 0o100755),
@@ -377,6 +436,8 @@ def nested(debian_root, tmp_path_factory):
 
 
 def scenario(nested, name):
+    if not selected(name):
+        pytest.skip("not in EMBER_NESTED_ONLY")
     runs, _, console = nested
     assert name in runs, console[-4000:]
     return runs[name]
@@ -519,6 +580,36 @@ def test_api_boots_pauses_and_resumes_the_guest(nested):
     assert paused[0] == paused[1], r.explain()  # nothing while paused
     ticks = [int(l.split()[1]) for l in r.lines if l.startswith("TICK ")]
     assert ticks == list(range(1, 31)), r.explain()  # no reset, none lost
+
+
+def test_snapshot_restores_into_a_new_process(nested):
+    """The ticker counts on in a second ember from where the first one's snapshot left it."""
+    r = scenario(nested, "api-snapshot")
+    calls, other = api_calls(r)
+    # GET /, 4 x config, InstanceStart, Paused, snapshot; then load, GET /.
+    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204, 204, 204, 200], r.explain()
+    assert '"state":"Running"' in calls[-1][1], r.explain()
+    assert r.returncode == 0 and r.passed("ticker"), r.explain()
+    before, after = r.stdout.split("=== restored")
+    first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]
+    second = [int(l.split()[1]) for l in after.splitlines() if l.startswith("TICK ")]
+    assert first and second and "READY" not in after, r.explain()  # not booted again
+    assert second == list(range(first[-1] + 1, 41)), r.explain()  # no reset, none lost
+    sizes = [l for l in other if l.startswith("snapshot_bytes=")]
+    assert sizes, r.explain()
+
+
+def test_linux_runs_on_after_a_snapshot_restore(nested):
+    """Stock Linux with 2 vCPUs, a virtio disk and entropy, snapshotted mid-run."""
+    r = scenario(nested, "linux-snapshot")
+    calls, _ = api_calls(r)
+    assert [c[0] for c in calls] == [204, 204, 204, 200], r.explain()  # pause, create, load, GET
+    assert r.returncode == 0, r.explain()
+    before, after = r.stdout.split("=== restored")
+    assert "EMBER-LINUX snap-ready" in before and "cpus=" not in after, r.explain()  # no reboot
+    assert "EMBER-LINUX after=written before the snapshot" in after, r.explain()
+    assert "EMBER-LINUX rng=16" in after and "EMBER-LINUX wrote=again" in after, r.explain()
+    assert "EMBER-LINUX unmounted" in after, r.explain()
 
 
 @pytest.mark.parametrize("name, test, key, value", [

@@ -17,17 +17,27 @@
 
 struct fake {
 	enum ctl_cmd last;
+	/* The last snapshot command's argument (its strings live only during the call). */
+	char snap_path[64], mem_path[64];
+	bool resume;
 	int result;
 	unsigned int calls;
 	char cmdline_at_start[256];
 	struct vm_config *cfg;
 };
 
-static int fake_call(void *ctx, enum ctl_cmd cmd, struct err *err)
+static int fake_call(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *err)
 {
 	struct fake *f = ctx;
 
 	f->last = cmd;
+	if (cmd == CTL_SNAPSHOT_CREATE || cmd == CTL_SNAPSHOT_LOAD) {
+		const struct ctl_snapshot *s = arg;
+
+		snprintf(f->snap_path, sizeof(f->snap_path), "%s", s->snapshot_path);
+		snprintf(f->mem_path, sizeof(f->mem_path), "%s", s->mem_path);
+		f->resume = s->resume;
+	}
 	f->calls++;
 	if (cmd == CTL_START)
 		snprintf(f->cmdline_at_start, sizeof(f->cmdline_at_start), "%s",
@@ -218,7 +228,33 @@ static void test_bad_requests(void **state)
 		{ "PATCH", "/vm", "{\"state\": \"Paused\"}", "not running" },
 		{ "PUT", "/ember/power-button", "{}", "not running" },
 		{ "PATCH", "/vm", "{\"state\": \"Sleeping\"}", "state must be Paused or Resumed" },
-		{ "PUT", "/snapshot/create", "{}", "not supported by this build" },
+		{ "PUT", "/snapshot/create", "{}", "'snapshot_path' is required" },
+		{ "PUT", "/snapshot/create",
+		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}", "must be paused" },
+		{ "PUT", "/snapshot/create",
+		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": "
+		  "\"Diff\"}",
+		  "diff snapshots are not supported" },
+		{ "PUT", "/snapshot/create",
+		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": "
+		  "\"Half\"}",
+		  "must be Full or Diff" },
+		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\"}", "exactly one of" },
+		{ "PUT", "/snapshot/load",
+		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"mem_backend\": "
+		  "{\"backend_type\": \"File\", \"backend_path\": \"/m\"}}",
+		  "exactly one of" },
+		{ "PUT", "/snapshot/load",
+		  "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+		  "\"backend_path\": \"/u\"}}",
+		  "Uffd is not supported" },
+		{ "PUT", "/snapshot/load",
+		  "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\", "
+		  "\"backend_path\": \"/u\"}}",
+		  "must be File or Uffd" },
+		{ "PUT", "/snapshot/load",
+		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": 1}",
+		  "'resume_vm' must be a boolean" },
 		{ "PUT", "/logger", "{\"level\": \"Loud\"}", "logger: level must be" },
 	};
 	struct fixture *f = *state;
@@ -296,6 +332,48 @@ static void test_config_file(void **state)
 	assert_non_null(strstr(err.msg, "boot-source"));
 }
 
+static void test_snapshot_load_then_create(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/load",
+			     "{\"snapshot_path\": \"/s/vm.snap\", \"mem_backend\": "
+			     "{\"backend_type\": \"File\", \"backend_path\": \"/s/vm.mem\"}, "
+			     "\"enable_diff_snapshots\": false, \"resume_vm\": false}"),
+			 204);
+	assert_int_equal(f->fake.last, CTL_SNAPSHOT_LOAD);
+	assert_string_equal(f->fake.snap_path, "/s/vm.snap");
+	assert_string_equal(f->fake.mem_path, "/s/vm.mem");
+	assert_false(f->fake.resume);
+	/* Loaded paused: a snapshot may be taken at once, and no second load. */
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_non_null(strstr(f->r.body, "\"state\":\"Paused\""));
+	assert_int_equal(req(f, "PUT", "/snapshot/create",
+			     "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"/t/a\", "
+			     "\"mem_file_path\": \"/t/b\"}"),
+			 204);
+	assert_int_equal(f->fake.last, CTL_SNAPSHOT_CREATE);
+	assert_string_equal(f->fake.snap_path, "/t/a");
+	assert_string_equal(f->fake.mem_path, "/t/b");
+	assert_int_equal(req(f, "PUT", "/snapshot/load",
+			     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}"),
+			 400);
+	assert_fault(f, "not supported after starting");
+}
+
+static void test_snapshot_load_refused_after_configuration(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/snapshot/load",
+			     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+			     "\"resume_vm\": true}"),
+			 400);
+	assert_fault(f, "after configuring boot resources");
+	assert_int_equal(f->fake.calls, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +386,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_drive_is_replaced_by_id_and_root_goes_first,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_load_then_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_load_refused_after_configuration,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
