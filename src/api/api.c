@@ -8,6 +8,7 @@
 #include "config/vm_json.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "vmm/migration.h"
 
 #define API_ID_MAX 64
 
@@ -383,6 +384,65 @@ static int put_snapshot_load(struct api *a, const char *id, struct json_object *
 	return ret;
 }
 
+/* --- migration (ember's extension) ---------------------------------------- */
+
+static struct json_object *migration_stats_json(const struct migration_stats *st)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "total_ms", json_object_new_int64((int64_t)st->total_ms));
+	json_object_object_add(o, "downtime_ms", json_object_new_int64((int64_t)st->downtime_ms));
+	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)st->bytes));
+	json_object_object_add(o, "rounds", json_object_new_int64(st->rounds));
+	json_object_object_add(o, "last_round_pages",
+			       json_object_new_int64((int64_t)st->last_pages));
+	return o;
+}
+
+static int put_migration_send(struct api *a, const char *id, struct json_object *body,
+			      struct api_reply *r, struct err *err)
+{
+	struct migration_stats st = { 0 };
+	struct ctl_migration rq = { .stats = &st };
+	int ret = vm_json_check(body, "migration", (const char *const[]){ "url:s!" }, 1, err);
+
+	if (ret < 0)
+		return ret;
+	if (a->state == API_NOT_STARTED)
+		return err_set(err, -EINVAL, "the microVM is not running");
+	rq.url = json_object_get_string(json_object_object_get(body, "url"));
+	ret = a->call(a->ctx, CTL_MIGRATE_SEND, &rq, err);
+	if (ret < 0)
+		return ret;
+	reply_json(r, 200, migration_stats_json(&st));
+	return 0;
+}
+
+static int put_migration_receive(struct api *a, const char *id, struct json_object *body,
+				 struct api_reply *r, struct err *err)
+{
+	struct json_object *t;
+	struct ctl_migration rq = { .timeout_s = 300 };
+	int ret = vm_json_check(body, "migration", (const char *const[]){ "url:s!", "timeout_s:i" },
+				2, err);
+
+	if (ret < 0)
+		return ret;
+	t = json_object_object_get(body, "timeout_s");
+	if (t && (json_object_get_int64(t) < 1 || json_object_get_int64(t) > 86400))
+		return err_set(err, -EINVAL, "migration: 'timeout_s' must be from 1 to 86400");
+	if (t)
+		rq.timeout_s = (unsigned int)json_object_get_int64(t);
+	if (!config_is_empty(a->cfg))
+		return err_set(err, -EINVAL,
+			       "cannot receive a migration after configuring boot resources");
+	rq.url = json_object_get_string(json_object_object_get(body, "url"));
+	ret = a->call(a->ctx, CTL_MIGRATE_RECEIVE, &rq, err);
+	if (ret == 0)
+		a->state = API_RUNNING;
+	return ret;
+}
+
 static int not_supported(struct api *a, const char *id, struct json_object *body,
 			 struct api_reply *r, struct err *err)
 {
@@ -407,6 +467,8 @@ static const struct route routes[] = {
 	{ "PATCH", "/vm", false, patch_vm },
 	/* ember's extensions, under /ember/ (a path Firecracker does not use). */
 	{ "PUT", "/ember/power-button", false, put_power_button },
+	{ "PUT", "/ember/migration/send", false, put_migration_send },
+	{ "PUT", "/ember/migration/receive", true, put_migration_receive },
 	/* Known to Firecracker, not (yet) to ember: a clear refusal, not "no such path". */
 	{ "PATCH", "/drives/", false, not_supported },
 	{ "PATCH", "/network-interfaces/", false, not_supported },

@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,13 +12,15 @@
 #include "util/log.h"
 
 #define API_CONN_LIMIT	 16
-#define API_CONN_TIMEOUT 60 /* seconds a silent client keeps its connection */
+#define API_CONN_TIMEOUT 60   /* seconds a silent client keeps its connection */
+#define API_DRAIN_MS	 1000 /* how long ember's end waits for replies still being sent */
 
 struct api_server {
 	struct MHD_Daemon *d;
 	struct api *api;
 	int fd;
-	bool filtered; /* the thread's seccomp filter is on */
+	bool filtered;	     /* the thread's seccomp filter is on */
+	atomic_int replying; /* requests answered whose reply is not sent yet */
 };
 
 /* A request's body as it arrives. */
@@ -24,6 +28,7 @@ struct api_upload {
 	char *buf;
 	size_t len;
 	bool too_big;
+	bool replying; /* counted in api_server.replying */
 };
 
 static enum MHD_Result api_respond(struct MHD_Connection *conn, const struct api_reply *r)
@@ -100,15 +105,20 @@ static enum MHD_Result api_request(void *cls, struct MHD_Connection *conn, const
 		return api_respond(conn, &r);
 	}
 	api_handle(s->api, method, url, u->buf ? u->buf : "", u->len, &r);
+	u->replying = true;
+	atomic_fetch_add(&s->replying, 1);
 	return api_respond(conn, &r);
 }
 
 static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			  enum MHD_RequestTerminationCode toe)
 {
+	struct api_server *s = cls;
 	struct api_upload *u = *con_cls;
 
 	if (u) {
+		if (u->replying)
+			atomic_fetch_sub(&s->replying, 1);
 		free(u->buf);
 		free(u);
 	}
@@ -132,7 +142,7 @@ int api_server_start(struct api *api, int fd, struct api_server **out, struct er
 	s->fd = fd;
 	s->d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				api_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
+				MHD_OPTION_NOTIFY_COMPLETED, api_completed, s,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONN_TIMEOUT,
 				MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_END);
@@ -147,8 +157,16 @@ int api_server_start(struct api *api, int fd, struct api_server **out, struct er
 
 void api_server_stop(struct api_server *s)
 {
+	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+
 	if (!s)
 		return;
+	/*
+	 * A reply the main thread's work decided (a migration that just ended
+	 * this VM, a guest that powered off at once) still reaches its client.
+	 */
+	for (int waited = 0; atomic_load(&s->replying) > 0 && waited < API_DRAIN_MS; waited += 10)
+		nanosleep(&tick, NULL);
 	MHD_stop_daemon(s->d); /* closes the listening socket it was given */
 	free(s);
 }

@@ -38,6 +38,9 @@ void arch_machine_destroy(struct vm *vm);
 /* Parks (true) or lets go the devices' I/O threads, with the vCPUs paused. */
 void arch_pause_devices(struct vm *vm, bool pause);
 
+/* Lets go of (true) or takes back the devices' exclusive host resources (disk locks). */
+int arch_handover_devices(struct vm *vm, bool release) __must_check;
+
 /* Presses the ACPI power button (a GED event: the guest's OS decides what to do). */
 void arch_power_button(struct vm *vm);
 

@@ -49,6 +49,13 @@ static int block_open_fd(struct block *b, const struct block_opts *o, struct err
 	return block_size_of(b, o->path, err);
 }
 
+int block_handover(struct block *b, bool release)
+{
+	int op = release ? LOCK_UN : (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB;
+
+	return flock(b->fd, op) < 0 ? -errno : 0;
+}
+
 int block_open(struct block *b, const struct block_opts *o, struct err *err)
 {
 	int ret;

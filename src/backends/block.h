@@ -41,6 +41,12 @@ struct block {
 int block_open(struct block *b, const struct block_opts *o, struct err *err) __must_check;
 void block_close(struct block *b);
 
+/*
+ * Lets go of the image's lock (true), so that a migration's receiver can
+ * open it, or takes it back (false; -EWOULDBLOCK if someone else has it).
+ */
+int block_handover(struct block *b, bool release) __must_check;
+
 /* Queue one operation; -EBUSY when the ring is full (submit, then retry). */
 int block_readv(struct block *b, const struct iovec *iov, unsigned int n, uint64_t off,
 		void *cookie) __must_check;

@@ -10,6 +10,7 @@
 #ifndef EMBER_KVM_GMEM_H
 #define EMBER_KVM_GMEM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,9 +25,23 @@ struct gmem_region {
 	uint8_t *hva;
 };
 
+/*
+ * Pages of guest RAM written by ember's devices (KVM logs what the vCPUs
+ * write; what devices write through host pointers it cannot see), indexed
+ * by page offset into the one RAM mapping at `base`. Marking costs nothing
+ * while `on` is false.
+ */
+struct gmem_dirty {
+	atomic_bool on;
+	uint8_t *base;
+	uint64_t pages;
+	_Atomic uint64_t *bits; /* allocated by the first start, freed by gmem_dirty_fini */
+};
+
 struct gmem {
 	struct gmem_region regions[GMEM_MAX_REGIONS];
 	unsigned int count;
+	struct gmem_dirty dirty;
 };
 
 /* Adds a RAM region; regions must not overlap. */
@@ -41,5 +56,16 @@ int gmem_fill(const struct gmem *gm, uint64_t gpa, int byte, uint64_t len) __mus
 
 /* The region containing `gpa`, or NULL. */
 const struct gmem_region *gmem_find(const struct gmem *gm, uint64_t gpa);
+
+/* Starts logging device writes to the RAM mapping [base, base + size), all pages clean. */
+int gmem_dirty_start(struct gmem *gm, void *base, uint64_t size) __must_check;
+void gmem_dirty_stop(struct gmem *gm);
+void gmem_dirty_fini(struct gmem *gm);
+
+/* A device wrote [hva, hva + len) (a host pointer gmem_ptr gave): any thread. */
+void gmem_mark_dirty(const struct gmem *gm, const void *hva, uint64_t len);
+
+/* ORs the pages written since the last call into `bitmap` (one bit per page) and clears them. */
+void gmem_dirty_take(struct gmem *gm, uint64_t *bitmap);
 
 #endif

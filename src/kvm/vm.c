@@ -77,8 +77,9 @@ int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd, struct err *err)
  * A snapshot's memory, mapped copy-on-write: the restore reads no page until
  * the guest touches it, and the guest's writes never reach the file.
  */
-static int vm_map_ram_file(struct vm *vm, const struct vm_config *cfg, int fd, struct err *err)
+int vm_ram_map_file(const struct vm_config *cfg, int fd, struct vm_ram *out, struct err *err)
 {
+	uint64_t size = cfg->mem_mib << 20;
 	struct stat st;
 	void *p;
 
@@ -87,32 +88,30 @@ static int vm_map_ram_file(struct vm *vm, const struct vm_config *cfg, int fd, s
 			       "a snapshot restores into ordinary pages, not huge pages");
 	if (fstat(fd, &st) < 0)
 		return err_set(err, -errno, "memory file: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != vm->ram_size)
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
 		return err_set(err, -EINVAL,
 			       "memory file: %lld bytes, the snapshot's VM has %llu MiB of RAM",
 			       (long long)st.st_size, (unsigned long long)cfg->mem_mib);
-	p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED)
 		return err_set(err, -errno, "memory file: cannot map it: %s", strerror(errno));
-	vm->ram = p;
-	madvise(p, vm->ram_size, MADV_DONTDUMP);
+	madvise(p, size, MADV_DONTDUMP);
+	*out = (struct vm_ram){ .hva = p, .size = size };
 	return 0;
 }
 
-static int vm_map_ram(struct vm *vm, const struct vm_config *cfg, int mem_fd, struct err *err)
+int vm_ram_alloc(const struct vm_config *cfg, struct vm_ram *out, struct err *err)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	uint64_t size = cfg->mem_mib << 20;
 	void *p;
 
-	vm->ram_size = cfg->mem_mib << 20;
-	if (mem_fd >= 0)
-		return vm_map_ram_file(vm, cfg, mem_fd, err);
 	/*
 	 * Huge pages are reserved at mmap time (no MAP_NORESERVE), so a shortage
 	 * shows up here as an error rather than as SIGBUS while the guest runs.
 	 */
 	flags |= cfg->hugepages ? MAP_HUGETLB : MAP_NORESERVE;
-	p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (p == MAP_FAILED) {
 		if (cfg->hugepages)
 			return err_set(err, -errno,
@@ -122,13 +121,40 @@ static int vm_map_ram(struct vm *vm, const struct vm_config *cfg, int mem_fd, st
 		return err_set(err, -errno, "cannot reserve %llu MiB of guest memory: %s",
 			       (unsigned long long)cfg->mem_mib, strerror(errno));
 	}
-	vm->ram = p;
 	/* Guest memory is the guest's business: keep it out of ember's core dumps. */
-	madvise(p, vm->ram_size, MADV_DONTDUMP);
+	madvise(p, size, MADV_DONTDUMP);
+	*out = (struct vm_ram){ .hva = p, .size = size };
 	return 0;
 }
 
-static int vm_add_memslots(struct vm *vm, struct err *err)
+void vm_ram_free(struct vm_ram *r)
+{
+	if (r->hva)
+		munmap(r->hva, r->size);
+	*r = (struct vm_ram){ 0 };
+}
+
+static int vm_take_ram(struct vm *vm, const struct vm_config *cfg, struct vm_ram *ram,
+		       struct err *err)
+{
+	struct vm_ram own = { 0 };
+	int ret = 0;
+
+	if (ram) {
+		own = *ram;
+		*ram = (struct vm_ram){ 0 };
+	} else {
+		ret = vm_ram_alloc(cfg, &own, err);
+	}
+	vm->ram = own.hva;
+	vm->ram_size = own.size;
+	if (ret == 0 && own.size != cfg->mem_mib << 20)
+		ret = err_set(err, -EINVAL, "guest RAM does not match the VM's size");
+	return ret;
+}
+
+/* (Re)declares guest RAM to KVM: slot i is region i, at its offset in the one mapping. */
+static int vm_set_memslots(struct vm *vm, uint32_t flags, struct err *err)
 {
 	struct ram_region regions[ARCH_MAX_RAM_REGIONS];
 	unsigned int n = arch_ram_regions(vm->ram_size, regions);
@@ -138,6 +164,7 @@ static int vm_add_memslots(struct vm *vm, struct err *err)
 	for (unsigned int i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region mr = {
 			.slot = i,
+			.flags = flags,
 			.guest_phys_addr = regions[i].gpa,
 			.memory_size = regions[i].size,
 			.userspace_addr = (uintptr_t)vm->ram + offset,
@@ -146,13 +173,84 @@ static int vm_add_memslots(struct vm *vm, struct err *err)
 		ret = kvm_ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &mr, err);
 		if (ret < 0)
 			return ret;
+		offset += regions[i].size;
+	}
+	return 0;
+}
+
+static int vm_add_memslots(struct vm *vm, struct err *err)
+{
+	struct ram_region regions[ARCH_MAX_RAM_REGIONS];
+	unsigned int n = arch_ram_regions(vm->ram_size, regions);
+	uint64_t offset = 0;
+	int ret = vm_set_memslots(vm, 0, err);
+
+	for (unsigned int i = 0; ret == 0 && i < n; i++) {
 		ret = gmem_add_region(&vm->gmem, regions[i].gpa, regions[i].size,
 				      (uint8_t *)vm->ram + offset);
 		if (ret < 0)
 			return err_set(err, ret, "guest memory: bad region layout");
 		offset += regions[i].size;
 	}
-	return 0;
+	return ret;
+}
+
+int vm_dirty_log_start(struct vm *vm, struct err *err)
+{
+	int ret = gmem_dirty_start(&vm->gmem, vm->ram, vm->ram_size);
+
+	if (ret < 0)
+		return err_set(err, ret, "out of memory");
+	ret = vm_set_memslots(vm, KVM_MEM_LOG_DIRTY_PAGES, err);
+	if (ret < 0)
+		vm_dirty_log_stop(vm);
+	return ret;
+}
+
+void vm_dirty_log_stop(struct vm *vm)
+{
+	struct err ignored = { { 0 } };
+
+	gmem_dirty_stop(&vm->gmem);
+	if (vm_set_memslots(vm, 0, &ignored) < 0)
+		log_warn("cannot turn KVM's dirty log off: %s", ignored.msg);
+}
+
+/* KVM's log of one slot, whose pages start at page `first` of the RAM mapping. */
+static int vm_take_slot_log(struct vm *vm, uint32_t slot, uint64_t first, uint64_t pages,
+			    uint64_t *bitmap, struct err *err)
+{
+	uint64_t words = (pages + 63) / 64;
+	uint64_t *log = calloc(words ? words : 1, sizeof(*log));
+	struct kvm_dirty_log dl = { .slot = slot, .dirty_bitmap = log };
+	int ret;
+
+	if (!log)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = kvm_ioctl(vm->fd, KVM_GET_DIRTY_LOG, &dl, err);
+	for (uint64_t w = 0; ret == 0 && w < words; w++)
+		for (uint64_t b = log[w]; b; b &= b - 1) {
+			uint64_t page = first + w * 64 + (uint64_t)__builtin_ctzll(b);
+
+			bitmap[page / 64] |= 1ULL << (page % 64);
+		}
+	free(log);
+	return ret;
+}
+
+int vm_dirty_log_take(struct vm *vm, uint64_t *bitmap, struct err *err)
+{
+	struct ram_region regions[ARCH_MAX_RAM_REGIONS];
+	unsigned int n = arch_ram_regions(vm->ram_size, regions);
+	uint64_t first = 0;
+	int ret = 0;
+
+	for (unsigned int i = 0; ret == 0 && i < n; i++) {
+		ret = vm_take_slot_log(vm, i, first, regions[i].size >> 12, bitmap, err);
+		first += regions[i].size >> 12;
+	}
+	gmem_dirty_take(&vm->gmem, bitmap);
+	return ret;
 }
 
 static void vm_enable_optional_caps(struct vm *vm)
@@ -183,7 +281,7 @@ static int vm_create_vcpus(struct vm *vm, unsigned int count, struct err *err)
 	return 0;
 }
 
-static int vm_init(struct vm *vm, const struct vm_config *cfg, int mem_fd, struct err *err)
+static int vm_init(struct vm *vm, const struct vm_config *cfg, struct vm_ram *ram, struct err *err)
 {
 	int ret;
 
@@ -191,7 +289,7 @@ static int vm_init(struct vm *vm, const struct vm_config *cfg, int mem_fd, struc
 	if (vm->fd < 0)
 		return vm->fd;
 	vm_enable_optional_caps(vm);
-	ret = vm_map_ram(vm, cfg, mem_fd, err);
+	ret = vm_take_ram(vm, cfg, ram, err);
 	if (ret < 0)
 		return ret;
 	/*
@@ -215,8 +313,8 @@ static int vm_init(struct vm *vm, const struct vm_config *cfg, int mem_fd, struc
 	return arch_load_guest(vm, cfg, err);
 }
 
-int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, int mem_fd, struct vm **out,
-	      struct err *err)
+int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm_ram *ram,
+	      struct vm **out, struct err *err)
 {
 	struct vm *vm;
 	int ret;
@@ -228,7 +326,7 @@ int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, int mem_fd, str
 	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->kvm = kvm;
 	vm->fd = -1;
-	vm->restored = mem_fd >= 0;
+	vm->restored = ram != NULL;
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -236,7 +334,7 @@ int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, int mem_fd, str
 		ret = err_set(err, -errno, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	ret = vm_init(vm, cfg, mem_fd, err);
+	ret = vm_init(vm, cfg, ram, err);
 	if (ret < 0)
 		goto fail;
 	*out = vm;
@@ -282,6 +380,7 @@ void vm_destroy(struct vm *vm)
 	for (unsigned int i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);
+	gmem_dirty_fini(&vm->gmem); /* no device thread is left to mark pages */
 	/* The VM's memslots point into guest RAM: end the VM before unmapping it. */
 	if (vm->fd >= 0)
 		close(vm->fd);

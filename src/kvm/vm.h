@@ -30,6 +30,7 @@ enum vm_stop_reason {
 	VM_STOP_POWEROFF, /* ACPI S5 */
 	VM_STOP_QUIT,	  /* the user quit from the console */
 	VM_STOP_SIGNAL,	  /* ember got SIGTERM, SIGINT or SIGHUP */
+	VM_STOP_MIGRATED, /* the VM runs in another ember now */
 	VM_STOP_ERROR,	  /* KVM or the guest failed: see stop_msg */
 };
 
@@ -74,13 +75,26 @@ struct vm {
 	bool restored;		/* built from a snapshot, not booted */
 };
 
+/* Guest RAM made before its VM: a snapshot's memory file, or for an incoming migration. */
+struct vm_ram {
+	void *hva;
+	uint64_t size;
+};
+
+/* The snapshot's memory file `fd` mapped copy-on-write; its size must be the VM's. */
+int vm_ram_map_file(const struct vm_config *cfg, int fd, struct vm_ram *out,
+		    struct err *err) __must_check;
+/* Anonymous RAM as the VM's configuration asks for (huge pages or not). */
+int vm_ram_alloc(const struct vm_config *cfg, struct vm_ram *out, struct err *err) __must_check;
+void vm_ram_free(struct vm_ram *r);
+
 /*
- * Builds the whole VM, guest loaded and ready to start. With `mem_fd` >= 0
- * (a snapshot's memory file) guest RAM is that file mapped copy-on-write and
- * nothing is loaded: the caller restores the rest of the state.
+ * Builds the whole VM, guest loaded and ready to start. With `ram` (taken
+ * over, whatever the outcome) the guest's memory exists already and nothing
+ * is loaded: the caller restores the rest of the state.
  */
-int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, int mem_fd, struct vm **out,
-	      struct err *err) __must_check;
+int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm_ram *ram,
+	      struct vm **out, struct err *err) __must_check;
 
 /* Freezes the buses and starts one thread per vCPU. */
 int vm_start(struct vm *vm, struct err *err) __must_check;
@@ -111,6 +125,16 @@ void vm_vcpu_park(struct vm *vm);
 void vm_stop(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
+
+/*
+ * Logging the pages of guest RAM written by the vCPUs (KVM's dirty log) and
+ * by the devices (gmem), for migration. take() ORs the pages written since
+ * the start or the previous take into `bitmap` (one bit per 4 KiB page of
+ * the RAM mapping) and starts a new interval.
+ */
+int vm_dirty_log_start(struct vm *vm, struct err *err) __must_check;
+int vm_dirty_log_take(struct vm *vm, uint64_t *bitmap, struct err *err) __must_check;
+void vm_dirty_log_stop(struct vm *vm);
 
 /* A line on the in-kernel interrupt controller, for a device. */
 struct irq_line vm_irq_line(struct vm *vm, uint32_t gsi);

@@ -391,6 +391,11 @@ static void blk_reset(struct virtio_dev *d)
 	rate_limit_clear(&blk->limit);
 }
 
+static int blk_handover(struct virtio_dev *d, bool release)
+{
+	return block_handover(&container_of(d, struct virtio_blk, dev)->disk, release);
+}
+
 /* Before a snapshot: every request in flight completes and is answered. */
 static int blk_drain(struct virtio_dev *d)
 {
@@ -420,6 +425,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.activate = blk_activate,
 	.reset = blk_reset,
 	.drain = blk_drain,
+	.handover = blk_handover,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 };

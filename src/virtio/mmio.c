@@ -408,8 +408,11 @@ static void mmio_save_locked(struct virtio_mmio *t, struct mmio_state *s,
 				  .drv_features = t->drv_features,
 				  .guest_features = d->guest_features,
 				  .active = d->active };
-	for (unsigned int i = 0; i < d->num_queues; i++)
+	for (unsigned int i = 0; i < d->num_queues; i++) {
 		mmio_save_queue(&d->queues[i], &qs[i]);
+		if (d->queues[i].ready)
+			vq_mark_used_ring(&d->queues[i]);
+	}
 }
 
 int virtio_mmio_save(struct virtio_mmio *t, struct snapw *w, uint32_t inst, struct err *err)

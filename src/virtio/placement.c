@@ -129,6 +129,19 @@ void virtio_devices_pause(struct virtio_devices *devs, bool pause)
 	}
 }
 
+int virtio_devices_handover(struct virtio_devices *devs, bool release)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < devs->count && ret == 0; i++) {
+		struct virtio_dev *d = devs->slots[i].dev;
+
+		if (d->ops->handover)
+			ret = d->ops->handover(d, release);
+	}
+	return ret;
+}
+
 void virtio_devices_destroy(struct virtio_devices *devs)
 {
 	for (unsigned int i = devs->count; i-- > 0;) {

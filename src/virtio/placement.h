@@ -48,6 +48,9 @@ int virtio_devices_create(struct vm *vm, const struct vm_config *cfg,
 void virtio_devices_pause(struct virtio_devices *devs, bool pause);
 void virtio_devices_destroy(struct virtio_devices *devs);
 
+/* Every device's handover (see virtio_dev_ops); stops at the first failure. */
+int virtio_devices_handover(struct virtio_devices *devs, bool release) __must_check;
+
 /* Appends "virtio_mmio.device=4K@0xBASE:GSI" for each device, in order. */
 int virtio_devices_cmdline(const struct virtio_devices *devs, struct cmdline *cl) __must_check;
 

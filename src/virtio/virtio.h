@@ -72,6 +72,8 @@ struct virtio_dev_ops {
 	int (*drain)(struct virtio_dev *d);
 	/* Optional: the device's state came from a snapshot (host-side peers are gone). */
 	void (*restored)(struct virtio_dev *d);
+	/* Optional, for migration: lets go of (true) or takes back exclusive host resources. */
+	int (*handover)(struct virtio_dev *d, bool release);
 };
 
 /* What the transport offers the device: how to interrupt the driver. */

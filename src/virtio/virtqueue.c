@@ -128,7 +128,10 @@ static int chain_add(struct virtqueue *vq, struct vq_chain *c, const struct virt
 	return 0;
 }
 
-static int chain_walk(struct virtqueue *vq, uint16_t head, struct vq_chain *c)
+/* Calls `visit` for each descriptor of the chain at `head`, checked as vq_pop() checks them. */
+static int chain_visit(struct virtqueue *vq, uint16_t head,
+		       int (*visit)(struct virtqueue *vq, void *ctx, const struct virtq_desc *d),
+		       void *ctx)
 {
 	const struct virtq_desc *table = vq->desc;
 	uint32_t table_size = vq->size, budget = vq->size, i = head;
@@ -136,9 +139,6 @@ static int chain_walk(struct virtqueue *vq, uint16_t head, struct vq_chain *c)
 	struct virtq_desc d;
 	int ret;
 
-	c->head = head;
-	c->n_out = c->n_in = 0;
-	c->out_len = c->in_len = 0;
 	for (;;) {
 		/* A chain visits each descriptor of its table at most once: loops end here. */
 		if (i >= table_size || budget-- == 0)
@@ -153,13 +153,40 @@ static int chain_walk(struct virtqueue *vq, uint16_t head, struct vq_chain *c)
 			i = 0;
 			continue;
 		}
-		ret = chain_add(vq, c, &d);
+		ret = visit(vq, ctx, &d);
 		if (ret < 0)
 			return ret;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			return 0;
 		i = d.next;
 	}
+}
+
+static int chain_add_visit(struct virtqueue *vq, void *ctx, const struct virtq_desc *d)
+{
+	return chain_add(vq, ctx, d);
+}
+
+static int chain_walk(struct virtqueue *vq, uint16_t head, struct vq_chain *c)
+{
+	c->head = head;
+	c->n_out = c->n_in = 0;
+	c->out_len = c->in_len = 0;
+	return chain_visit(vq, head, chain_add_visit, c);
+}
+
+/* The buffers the device may have written: all of the chain's writable ones. */
+static int chain_mark_visit(struct virtqueue *vq, void *ctx, const struct virtq_desc *d)
+{
+	void *hva;
+
+	(void)ctx;
+	if (!(d->flags & VIRTQ_DESC_F_WRITE) || d->len == 0)
+		return 0;
+	hva = gmem_ptr(vq->gmem, d->addr, d->len);
+	if (hva)
+		gmem_mark_dirty(vq->gmem, hva, d->len);
+	return 0;
 }
 
 int vq_pop(struct virtqueue *vq, struct vq_chain *c)
@@ -204,11 +231,25 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 	struct virtq_used_elem *ring = (struct virtq_used_elem *)&vq->used[2];
 	struct virtq_used_elem *e = &ring[vq->used_idx & (vq->size - 1)];
 
+	/*
+	 * While RAM is being migrated, what the device wrote must be sent again.
+	 * The chain is walked anew: a driver that changed it meanwhile only
+	 * spoils its own migration.
+	 */
+	if (written && atomic_load_explicit(&vq->gmem->dirty.on, memory_order_relaxed))
+		(void)chain_visit(vq, head, chain_mark_visit, NULL);
+
 	RING_STORE(&e->id, head);
 	RING_STORE(&e->len, written);
 	vq->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	RING_STORE_REL(&vq->used[USED_IDX], vq->used_idx);
+}
+
+void vq_mark_used_ring(struct virtqueue *vq)
+{
+	if (vq->used)
+		gmem_mark_dirty(vq->gmem, vq->used, used_bytes(vq->size));
 }
 
 bool vq_should_signal(struct virtqueue *vq)

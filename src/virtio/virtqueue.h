@@ -109,6 +109,9 @@ void vq_unpop(struct virtqueue *vq, uint16_t n);
 /* Returns the chain `head` to the driver with `written` bytes filled. */
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 
+/* Counts the used ring as written (migration's last round: the device writes it at any time). */
+void vq_mark_used_ring(struct virtqueue *vq);
+
 /*
  * Whether the driver wants an interrupt for what was pushed since the last
  * time this returned true (VIRTQ_AVAIL_F_NO_INTERRUPT or used_event).

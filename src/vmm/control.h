@@ -23,6 +23,17 @@ enum ctl_cmd {
 	CTL_POWER_BUTTON,
 	CTL_SNAPSHOT_CREATE, /* arg: struct ctl_snapshot */
 	CTL_SNAPSHOT_LOAD,   /* arg: struct ctl_snapshot */
+	CTL_MIGRATE_SEND,    /* arg: struct ctl_migration */
+	CTL_MIGRATE_RECEIVE, /* arg: struct ctl_migration */
+};
+
+struct migration_stats;
+
+/* The migration commands' argument; `stats` (send) is filled on the way back. */
+struct ctl_migration {
+	const char *url;
+	unsigned int timeout_s; /* receive: how long to wait for the sender */
+	struct migration_stats *stats;
 };
 
 /* The snapshot commands' argument, the API thread's until the command returns. */

@@ -114,11 +114,19 @@ static int write_memory(const struct vm *vm, int fd)
 	return 0;
 }
 
-static int collect_state(struct vm *vm, const struct vm_config *cfg, struct snapw *w,
-			 struct err *err)
+char *snapshot_description(const struct vm_config *cfg)
 {
 	struct json_object *desc = vm_json_state_dump(cfg);
 	const char *text = json_object_to_json_string_ext(desc, JSON_C_TO_STRING_PLAIN);
+	char *copy = text ? strdup(text) : NULL;
+
+	json_object_put(desc);
+	return copy;
+}
+
+int snapshot_collect(struct vm *vm, const struct vm_config *cfg, struct snapw *w, struct err *err)
+{
+	char *text = snapshot_description(cfg);
 	uint64_t ram = vm->ram_size;
 	int ret = 0;
 
@@ -126,7 +134,7 @@ static int collect_state(struct vm *vm, const struct vm_config *cfg, struct snap
 		ret = err_set(err, -ENOMEM, "out of memory");
 	else
 		snapw_put(w, TAG_CONFIG, 0, text, strlen(text));
-	json_object_put(desc);
+	free(text);
 	snapw_put(w, TAG_RAM, 0, &ram, sizeof(ram));
 	return ret < 0 ? ret : arch_snapshot_save(vm, w, err);
 }
@@ -159,7 +167,7 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg, const struct ctl
 	int ret;
 
 	snapw_init(&w);
-	ret = collect_state(vm, cfg, &w, err);
+	ret = snapshot_collect(vm, cfg, &w, err);
 	if (ret == 0)
 		ret = write_files(vm, &w, rq, &state, &mem, err);
 	out_abandon(&state);
@@ -173,7 +181,6 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg, const struct ctl
 
 int snapshot_read(const char *path, struct snapr *r, struct vm_config *cfg, struct err *err)
 {
-	struct json_object *desc = NULL;
 	const char *text;
 	size_t len;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -191,12 +198,20 @@ int snapshot_read(const char *path, struct snapr *r, struct vm_config *cfg, stru
 	if (!text)
 		ret = err_set(err, -EINVAL, "snapshot '%s' has no VM description", path);
 	if (ret == 0)
-		ret = vm_json_parse(text, len, &desc, err);
+		ret = snapshot_parse_description(text, len, cfg, err);
+	if (ret < 0)
+		snapr_fini(r);
+	return ret;
+}
+
+int snapshot_parse_description(const char *text, size_t len, struct vm_config *cfg, struct err *err)
+{
+	struct json_object *desc = NULL;
+	int ret = vm_json_parse(text, len, &desc, err);
+
 	if (ret == 0)
 		ret = vm_json_state_load(cfg, desc, err);
 	json_object_put(desc);
-	if (ret < 0)
-		snapr_fini(r);
 	return ret;
 }
 

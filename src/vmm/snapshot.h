@@ -23,12 +23,21 @@
 int snapshot_create(struct vm *vm, const struct vm_config *cfg, const struct ctl_snapshot *rq,
 		    struct err *err) __must_check;
 
+/* The state file's records (everything but RAM) of a paused VM, for snapshots and migration. */
+int snapshot_collect(struct vm *vm, const struct vm_config *cfg, struct snapw *w,
+		     struct err *err) __must_check;
+
 /*
  * Reads and checks the state file and fills the empty `cfg` with the VM
  * description it holds; `r` keeps the rest for snapshot_restore().
  */
 int snapshot_read(const char *path, struct snapr *r, struct vm_config *cfg,
 		  struct err *err) __must_check;
+
+/* The VM description as JSON text (malloc'd), and back into an empty `cfg`. */
+char *snapshot_description(const struct vm_config *cfg);
+int snapshot_parse_description(const char *text, size_t len, struct vm_config *cfg,
+			       struct err *err) __must_check;
 
 /* Opens the memory file for vm_create(): its fd, or -errno with *err set. */
 int snapshot_open_memory(const char *path, struct err *err) __must_check;

@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "sandbox/seccomp.h"
 #include "util/metrics.h"
+#include "vmm/migration.h"
 #include "vmm/snapshot.h"
 #include "vmm/control.h"
 #include "vmm/vmm.h"
@@ -268,18 +269,20 @@ static int vmm_loop(struct vmm *c)
 	return ret;
 }
 
-/* `mem_fd`: a snapshot's memory file, or -1 to boot. */
-static int vmm_build(struct vmm *c, const struct vm_config *cfg, int mem_fd, struct err *err)
+/* `ram`: the guest's memory made already (restore, migration; taken over), or NULL to boot. */
+static int vmm_build(struct vmm *c, const struct vm_config *cfg, struct vm_ram *ram,
+		     struct err *err)
 {
 	int ret;
 
 	ret = kvm_open(&c->kvm, err);
-	if (ret < 0)
-		return ret;
-	ret = vm_config_validate(cfg, MIN(c->kvm.max_vcpus, arch_max_vcpus()), err);
-	if (ret < 0)
-		return ret;
-	return vm_create(&c->kvm, cfg, mem_fd, &c->vm, err);
+	if (ret == 0)
+		ret = vm_config_validate(cfg, MIN(c->kvm.max_vcpus, arch_max_vcpus()), err);
+	if (ret == 0)
+		return vm_create(&c->kvm, cfg, ram, &c->vm, err);
+	if (ram)
+		vm_ram_free(ram);
+	return ret;
 }
 
 /* The control loop takes the built VM's stop event and console, then the vCPUs start. */
@@ -304,7 +307,7 @@ static int vmm_start(struct vmm *c, const struct vm_config *cfg, struct err *err
 	 * Until the VM exists a stop signal simply ends ember (nothing to undo);
 	 * from here on the control loop takes it, after the VM is built.
 	 */
-	ret = vmm_build(c, cfg, -1, err);
+	ret = vmm_build(c, cfg, NULL, err);
 	if (ret < 0)
 		return ret;
 	ret = vmm_setup_signals(c);
@@ -340,7 +343,7 @@ static int vmm_ctl_start(struct vmm *c, struct err *err)
 
 	if (c->vm)
 		return err_set(err, -EEXIST, "the microVM is already running");
-	ret = vmm_build(c, c->cfg, -1, err);
+	ret = vmm_build(c, c->cfg, NULL, err);
 	if (ret == 0)
 		ret = vmm_attach(c, c->cfg, err);
 	if (ret == 0)
@@ -351,10 +354,10 @@ static int vmm_ctl_start(struct vmm *c, struct err *err)
 }
 
 /* Builds the VM from the snapshot and starts its vCPUs, paused unless asked otherwise. */
-static int vmm_restore(struct vmm *c, const struct snapr *r, int mem_fd, bool resume,
+static int vmm_restore(struct vmm *c, const struct snapr *r, struct vm_ram *ram, bool resume,
 		       struct err *err)
 {
-	int ret = vmm_build(c, c->cfg, mem_fd, err);
+	int ret = vmm_build(c, c->cfg, ram, err);
 
 	if (ret == 0)
 		ret = snapshot_restore(c->vm, r, err);
@@ -371,12 +374,31 @@ static int vmm_restore(struct vmm *c, const struct snapr *r, int mem_fd, bool re
 }
 
 /*
- * The snapshot's description replaces the API's only once the VM runs: a
- * refused snapshot leaves ember as it was, ready for another try.
+ * A VM built from a snapshot or a migration: its description `cfg` replaces
+ * the API's once the VM runs (ret == 0); otherwise ember stays as it was,
+ * ready for another try.
  */
+static int vmm_adopt(struct vmm *c, struct vm_config *cfg, int ret)
+{
+	struct vm_config old;
+
+	if (ret < 0)
+		vmm_unbuild(c);
+	old = *c->api_cfg;
+	*c->api_cfg = ret < 0 ? old : *cfg;
+	if (ret < 0)
+		vm_config_fini(cfg);
+	else
+		vm_config_fini(&old);
+	vm_config_init(cfg);
+	c->cfg = c->api_cfg;
+	return ret;
+}
+
 static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err *err)
 {
-	struct vm_config cfg, old;
+	struct vm_config cfg;
+	struct vm_ram ram = { 0 };
 	struct snapr r;
 	int mem_fd, ret;
 
@@ -390,17 +412,74 @@ static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err
 	}
 	mem_fd = snapshot_open_memory(rq->mem_path, err);
 	c->cfg = &cfg;
-	ret = mem_fd < 0 ? mem_fd : vmm_restore(c, &r, mem_fd, rq->resume, err);
+	ret = mem_fd < 0 ? mem_fd : vm_ram_map_file(&cfg, mem_fd, &ram, err);
 	if (mem_fd >= 0)
 		close(mem_fd); /* the mapping keeps the file */
+	if (ret == 0)
+		ret = vmm_restore(c, &r, &ram, rq->resume, err);
 	snapr_fini(&r);
-	if (ret < 0)
-		vmm_unbuild(c);
-	old = *c->api_cfg;
-	*c->api_cfg = ret < 0 ? old : cfg;
-	vm_config_fini(ret < 0 ? &cfg : &old);
-	c->cfg = c->api_cfg;
+	return vmm_adopt(c, &cfg, ret);
+}
+
+/* The VM comes from another ember: built, restored and running before the sender hears. */
+static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct err *err)
+{
+	struct migration_incoming in;
+	int ret;
+
+	if (c->vm)
+		return err_set(err, -EEXIST, "the microVM is already running");
+	ret = migration_receive(rq->url, rq->timeout_s, &in, err);
+	if (ret == 0) {
+		c->cfg = &in.cfg;
+		ret = vmm_restore(c, &in.state, &in.ram, true, err);
+	}
+	migration_answer(&in, ret, ret < 0 ? err->msg : NULL);
+	ret = vmm_adopt(c, &in.cfg, ret);
+	migration_incoming_fini(&in);
 	return ret;
+}
+
+static int vmm_mig_pause(void *ctx)
+{
+	struct vmm *c = ctx;
+
+	if (vm_pause(c->vm) < 0)
+		return -ESHUTDOWN;
+	arch_pause_devices(c->vm, true);
+	return 0;
+}
+
+static void vmm_mig_resume(void *ctx)
+{
+	struct vmm *c = ctx;
+
+	if (c->paused)
+		return; /* it was paused before the migration began */
+	arch_pause_devices(c->vm, false);
+	vm_resume(c->vm);
+}
+
+static int vmm_mig_handover(void *ctx, bool release)
+{
+	return arch_handover_devices(((struct vmm *)ctx)->vm, release);
+}
+
+static int vmm_ctl_send(struct vmm *c, const struct ctl_migration *rq, struct err *err)
+{
+	struct migration_vm_ops ops = { .pause = vmm_mig_pause,
+					.resume = vmm_mig_resume,
+					.handover = vmm_mig_handover,
+					.ctx = c };
+	int ret = migration_send(c->vm, c->cfg, rq->url, &ops, rq->stats, err);
+
+	if (ret < 0)
+		return ret;
+	log_info("migration to '%s': %llu ms, %llu ms paused, %u rounds", rq->url,
+		 (unsigned long long)rq->stats->total_ms,
+		 (unsigned long long)rq->stats->downtime_ms, rq->stats->rounds);
+	vm_request_stop(c->vm, VM_STOP_MIGRATED, NULL);
+	return 0;
 }
 
 static int vmm_ctl_snapshot(struct vmm *c, const struct ctl_snapshot *rq, struct err *err)
@@ -419,6 +498,8 @@ static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, const void *arg, struct 
 		return vmm_ctl_start(c, err);
 	if (cmd == CTL_SNAPSHOT_LOAD)
 		return vmm_ctl_load(c, arg, err);
+	if (cmd == CTL_MIGRATE_RECEIVE)
+		return vmm_ctl_receive(c, arg, err);
 	if (!c->vm)
 		return err_set(err, -EINVAL, "the microVM is not running");
 	switch (cmd) {
@@ -439,6 +520,8 @@ static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, const void *arg, struct 
 		return 0;
 	case CTL_SNAPSHOT_CREATE:
 		return vmm_ctl_snapshot(c, arg, err);
+	case CTL_MIGRATE_SEND:
+		return vmm_ctl_send(c, arg, err);
 	case CTL_CTRL_ALT_DEL:
 		return arch_ctrl_alt_del(c->vm) < 0 ? err_set(err, -ENODEV, "no keyboard") : 0;
 	case CTL_POWER_BUTTON:

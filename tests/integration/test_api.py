@@ -500,3 +500,107 @@ def test_snapshot_loaded_paused_waits_for_resume(tmp_path):
         assert second.run().passed("ticker")
     finally:
         second.close()
+
+
+# --- migration (ember's extension) -------------------------------------------
+
+
+def mig_msg(kind, payload=b""):
+    return struct.pack("<IIQ", kind, 0, len(payload)) + payload
+
+
+MIG_HELLO = mig_msg(1, b"EMBERMIG" + struct.pack("<II", 1, 1))
+MIG_CONFIG = mig_msg(2, json.dumps({**DESCRIPTION, "mem_mib": 16}).encode())
+
+
+def fake_sender(path, stream, result):
+    """Connects to the receiver at `path` once it listens, sends `stream`, keeps its answer."""
+    deadline = time.monotonic() + 10
+    s = socket.socket(socket.AF_UNIX)
+    while True:
+        try:
+            s.connect(str(path))
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    try:
+        s.sendall(stream)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(20)
+        result["answer"] = s.recv(4096)
+    except OSError as e:
+        result["answer"] = repr(e).encode()
+    finally:
+        s.close()
+
+
+BAD_STREAMS = [
+    ("garbage", b"GET / HTTP/1.1\r\n\r\n" + bytes(64), "malformed message header"),
+    ("not-ember", mig_msg(1, b"QEMUQEMU" + struct.pack("<II", 1, 1)), "not an ember"),
+    ("version", mig_msg(1, b"EMBERMIG" + struct.pack("<II", 9, 1)), "stream version 9"),
+    ("no-config", MIG_HELLO + mig_msg(5), "no VM description"),
+    ("bad-config", MIG_HELLO + mig_msg(2, b"{"), "malformed JSON"),
+    ("pages-beyond-ram", MIG_HELLO + MIG_CONFIG + mig_msg(3, struct.pack("<Q", 4096) + bytes(4096)),
+     "pages beyond the VM's RAM"),
+    ("short-pages", MIG_HELLO + MIG_CONFIG + mig_msg(3, bytes(100)), "malformed pages"),
+    ("no-state", MIG_HELLO + MIG_CONFIG + mig_msg(5), "no VM state came"),
+    ("bad-state", MIG_HELLO + MIG_CONFIG + mig_msg(4, damaged(GOOD, 40)), "checksum mismatch"),
+    ("unknown", MIG_HELLO + MIG_CONFIG + mig_msg(77), "unexpected message 77"),
+    ("cut-short", MIG_HELLO + MIG_CONFIG + mig_msg(3, struct.pack("<Q", 0) + bytes(4096))[:-100],
+     "the stream broke"),
+]
+
+
+@pytest.mark.parametrize("name, stream, message", BAD_STREAMS, ids=[b[0] for b in BAD_STREAMS])
+def test_bad_migration_streams_are_refused(api, tmp_path, name, stream, message):
+    import threading
+    path, result = tmp_path / "mig.sock", {}
+    t = threading.Thread(target=fake_sender, args=(path, stream, result))
+    t.start()
+    status, reply = api.put("/ember/migration/receive", {"url": f"unix:{path}", "timeout_s": 10})
+    t.join()
+    assert status == 400 and message in reply["fault_message"], reply
+    # The sender hears why (unless the stream was cut before it could listen).
+    assert message.encode() in result["answer"] or name == "cut-short", result
+    assert not path.exists()  # the one-shot socket is gone
+    assert api.get("/")[1]["state"] == "Not started"
+    assert api.get("/vm/config")[1]["boot-source"] is None
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"url": "bogus"}, "must be unix:PATH or tcp:ADDRESS:PORT"),
+    ({"url": "tcp:localhost:4000"}, "not a numeric IPv4 or IPv6 address"),
+    ({"url": "tcp:127.0.0.1:99999"}, "needs ADDRESS:PORT"),
+    ({"url": "unix:/tmp/x", "timeout_s": 0}, "'timeout_s' must be from 1 to 86400"),
+    ({"url": "unix:/tmp/x", "extra": 1}, "unknown field 'extra'"),
+])
+def test_bad_migration_requests(api, body, message):
+    status, reply = api.put("/ember/migration/receive", body)
+    assert status == 400 and message in reply["fault_message"], reply
+
+
+def test_migration_receive_times_out_and_send_needs_a_vm(api, tmp_path):
+    status, reply = api.put("/ember/migration/receive",
+                            {"url": f"unix:{tmp_path / 'm.sock'}", "timeout_s": 1})
+    assert status == 400 and "no sender came" in reply["fault_message"], reply
+    assert not (tmp_path / "m.sock").exists()
+    status, reply = api.put("/ember/migration/send", {"url": f"unix:{tmp_path / 'm.sock'}"})
+    assert status == 400 and "not running" in reply["fault_message"], reply
+
+
+@pytest.mark.skipif(os.path.exists("/dev/kvm"), reason="this host has /dev/kvm")
+def test_a_whole_stream_without_kvm_is_refused_to_the_sender(api, tmp_path):
+    import threading
+    state = snapshot_image(with_description({**DESCRIPTION, "mem_mib": 16}))
+    stream = (MIG_HELLO + MIG_CONFIG + mig_msg(3, struct.pack("<Q", 1) + b"\x5a" * 4096)
+              + mig_msg(4, state) + mig_msg(5))
+    path, result = tmp_path / "mig.sock", {}
+    t = threading.Thread(target=fake_sender, args=(path, stream, result))
+    t.start()
+    status, reply = api.put("/ember/migration/receive", {"url": f"unix:{path}"})
+    t.join()
+    assert status == 400 and "/dev/kvm" in reply["fault_message"], reply
+    kind, _, length = struct.unpack("<IIQ", result["answer"][:16])
+    code = struct.unpack("<I", result["answer"][16:20])[0]
+    assert kind == 6 and code != 0 and b"/dev/kvm" in result["answer"][20:], result

@@ -219,14 +219,45 @@ snapshot_and_restore() {
 	cat /tmp/$name.api >> /tmp/$name.err
 	report $name $rc
 }
-# `ember run ... --api-sock`, snapshotted once the guest prints $marker.
+# The running guest moved to a second ember (listening on a Unix socket)
+# once it printed $1; the sender's reply (stats) goes to the API log, the
+# receiver's output follows a "=== migrated" line.
+migrate_and_continue() {
+	wait_out "$1"
+	rm -f /tmp/api2.sock /tmp/mig.sock
+	/work/ember --api-sock /tmp/api2.sock </dev/null >/tmp/$name.out2 2>>/tmp/$name.err &
+	pid2=$!
+	(sleep 300; kill -9 $pid2 2>/dev/null) &
+	for i in $(seq 100); do [ -S /tmp/api2.sock ] && break; sleep 0.1; done
+	/work/api-call /tmp/api2.sock PUT /ember/migration/receive '{"url": "unix:/tmp/mig.sock", "timeout_s": 60}' > /tmp/$name.recv 2>&1 &
+	recv=$!
+	for i in $(seq 100); do [ -S /tmp/mig.sock ] && break; sleep 0.1; done
+	api PUT /ember/migration/send '{"url": "unix:/tmp/mig.sock"}'
+	wait $recv
+	echo "rc=$?" >> /tmp/$name.recv
+	cat /tmp/$name.recv >> /tmp/$name.api
+	wait $pid
+	echo "source rc=$?" >> /tmp/$name.api
+	wait $pid2
+	rc=$?
+	echo "=== migrated" >> /tmp/$name.out
+	cat /tmp/$name.out2 >> /tmp/$name.out
+	cat /tmp/$name.api >> /tmp/$name.err
+	report $name $rc
+}
+# `ember run ... --api-sock`, snapshotted (SNAP) or migrated (MIGRATE) once
+# the guest prints $marker.
 run_snap() {
-	name=$1; marker=$2; shift 2
+	name=$1; mode=$2; marker=$3; shift 3
 	rm -f /tmp/api.sock
 	"$@" --api-sock /tmp/api.sock </dev/null >/tmp/$name.out 2>/tmp/$name.err &
 	pid=$!
 	(sleep 300; kill -9 $pid 2>/dev/null) &
-	snapshot_and_restore "$marker"
+	if [ $mode = SNAP ]; then
+		snapshot_and_restore "$marker"
+	else
+		migrate_and_continue "$marker"
+	fi
 }
 run_api() {
 	name=$1; tests=$2
@@ -247,6 +278,10 @@ run_api() {
 	case $name:$tests in
 	api-snapshot:*)
 		snapshot_and_restore
+		return
+		;;
+	api-migrate:*)
+		migrate_and_continue "TICK 5"
 		return
 		;;
 	*:ticker*)
@@ -304,8 +339,10 @@ def scenarios():
         "api-cad": "API ctrl-alt-del",
         "api-pwrbtn": "API power-button",
         "api-snapshot": "API ticker ticks=40",
+        "api-migrate": "API ticker ticks=40",
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
+        "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
@@ -355,8 +392,8 @@ def outer_initramfs(path, debian_root, disks):
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
-        f"run_snap {n} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
-        if a.startswith("SNAP ") else
+        f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
+        if a.startswith(("SNAP ", "MIGRATE ")) else
         SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
         for n, a in scenarios().items() if selected(n))
     script += "run images md5sum d0.img d1.img h0.img h1.img\n"
@@ -597,6 +634,33 @@ def test_snapshot_restores_into_a_new_process(nested):
     assert second == list(range(first[-1] + 1, 41)), r.explain()  # no reset, none lost
     sizes = [l for l in other if l.startswith("snapshot_bytes=")]
     assert sizes, r.explain()
+
+
+def test_migration_moves_the_running_guest(nested):
+    """The ticker counts on in the receiving ember; the sender ends with status 0."""
+    r = scenario(nested, "api-migrate")
+    calls, other = api_calls(r)
+    assert r.returncode == 0 and r.passed("ticker"), r.explain()
+    send, receive = calls[-2], calls[-1]
+    assert send[0] == 200 and '"downtime_ms"' in send[1], r.explain()
+    assert receive[0] == 204 and "source rc=0" in other, r.explain()
+    before, after = r.stdout.split("=== migrated")
+    first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]
+    second = [int(l.split()[1]) for l in after.splitlines() if l.startswith("TICK ")]
+    assert first and second and "READY" not in after, r.explain()
+    assert first + second == list(range(1, 41)), r.explain()  # no reset, none lost or doubled
+
+
+def test_linux_migrates_with_its_disk(nested):
+    """Debian's kernel, 2 vCPUs, a virtio disk (its lock handed over) and entropy."""
+    r = scenario(nested, "linux-migrate")
+    calls, other = api_calls(r)
+    assert [c[0] for c in calls] == [200, 204], r.explain()
+    assert r.returncode == 0 and "source rc=0" in other, r.explain()
+    before, after = r.stdout.split("=== migrated")
+    assert "EMBER-LINUX snap-ready" in before and "cpus=" not in after, r.explain()
+    assert "EMBER-LINUX after=written before the snapshot" in after, r.explain()
+    assert "EMBER-LINUX rng=16" in after and "EMBER-LINUX wrote=again" in after, r.explain()
 
 
 def test_linux_runs_on_after_a_snapshot_restore(nested):

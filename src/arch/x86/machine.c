@@ -196,6 +196,13 @@ void arch_pause_devices(struct vm *vm, bool pause)
 		virtio_devices_pause(&m->virtio, pause);
 }
 
+int arch_handover_devices(struct vm *vm, bool release)
+{
+	struct x86_machine *m = vm->machine;
+
+	return virtio_devices_handover(&m->virtio, release);
+}
+
 void arch_power_button(struct vm *vm)
 {
 	struct irq_line line = vm_irq_line(vm, IRQ_GED);

@@ -1,0 +1,594 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/ratelimit.h"
+#include "util/unixsock.h"
+#include "vmm/migration.h"
+#include "vmm/snapshot.h"
+
+#define MIG_MAGIC    "EMBERMIG"
+#define MIG_VERSION  1
+#define PAGE	     4096u
+#define RUN_PAGES    256u	/* pages per PAGES message: 1 MiB */
+#define MAX_CONFIG   (1u << 20) /* far above any VM description */
+#define MAX_ROUNDS   30
+#define STOP_PAGES   256 /* few enough to send with the VM paused */
+#define IO_TIMEOUT_S 30
+
+enum mig_type { MIG_HELLO = 1, MIG_CONFIG, MIG_PAGES, MIG_STATE, MIG_DONE, MIG_ACK };
+
+struct mig_hdr {
+	uint32_t type;
+	uint32_t zero;
+	uint64_t len;
+};
+
+struct mig_hello {
+	char magic[8];
+	uint32_t version;
+	uint32_t arch;
+};
+
+/* --- addresses and sockets ---------------------------------------------- */
+
+struct mig_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *unix_path; /* unix: only */
+};
+
+static int parse_tcp(const char *spec, struct mig_addr *a, struct err *err)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&a->sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->sa;
+	uint64_t port;
+	size_t n;
+
+	if (!colon || parse_u64(colon + 1, 1, 65535, &port) < 0)
+		return err_set(err, -EINVAL, "migration URL 'tcp:%s': needs ADDRESS:PORT", spec);
+	n = (size_t)(colon - spec);
+	if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']') {
+		spec++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return err_set(err, -EINVAL, "migration URL: bad address");
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	memset(&a->sa, 0, sizeof(a->sa));
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		a->len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		a->len = sizeof(*in6);
+		return 0;
+	}
+	return err_set(err, -EINVAL,
+		       "migration URL: '%s' is not a numeric IPv4 or IPv6 address (names are not "
+		       "resolved)",
+		       host);
+}
+
+static int parse_url(const char *url, struct mig_addr *a, struct err *err)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&a->sa;
+
+	*a = (struct mig_addr){ 0 };
+	if (strncmp(url, "tcp:", 4) == 0)
+		return parse_tcp(url + 4, a, err);
+	if (strncmp(url, "unix:", 5) != 0 || !url[5])
+		return err_set(err, -EINVAL,
+			       "migration URL '%s': must be unix:PATH or tcp:ADDRESS:PORT", url);
+	if (strlen(url + 5) >= sizeof(un->sun_path))
+		return err_set(err, -ENAMETOOLONG, "migration URL: socket path too long");
+	un->sun_family = AF_UNIX;
+	strcpy(un->sun_path, url + 5);
+	a->len = sizeof(*un);
+	a->unix_path = url + 5;
+	return 0;
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int mig_connect(const char *url, struct err *err)
+{
+	struct mig_addr a;
+	int fd, ret = parse_url(url, &a, err);
+
+	if (ret < 0)
+		return ret;
+	fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(err, -errno, "migration: socket: %s", strerror(errno));
+	set_timeouts(fd);
+	if (connect(fd, (struct sockaddr *)&a.sa, a.len) < 0) {
+		ret = err_set(err, -errno, "migration: cannot reach '%s': %s", url,
+			      strerror(errno));
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int mig_listen(const struct mig_addr *a, const char *url, struct err *err)
+{
+	int one = 1, fd;
+
+	if (a->unix_path)
+		return unix_listen(a->unix_path, 1, 0600, err);
+	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_set(err, -errno, "migration: socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(fd, 1) < 0) {
+		int ret = err_set(err, -errno, "migration: cannot listen on '%s': %s", url,
+				  strerror(errno));
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* One sender, within `timeout_s`; the listening socket (and its file) go at once. */
+static int mig_accept(const char *url, unsigned int timeout_s, struct err *err)
+{
+	struct mig_addr a;
+	struct pollfd p = { .events = POLLIN };
+	int fd, ret = parse_url(url, &a, err);
+
+	if (ret < 0)
+		return ret;
+	p.fd = mig_listen(&a, url, err);
+	if (p.fd < 0)
+		return p.fd;
+	ret = poll(&p, 1, (int)MIN(timeout_s, 86400u) * 1000);
+	fd = ret > 0 ? accept4(p.fd, NULL, NULL, SOCK_CLOEXEC) : -1;
+	if (fd < 0)
+		ret = ret == 0
+			      ? err_set(err, -ETIMEDOUT,
+					"migration: no sender came to '%s' in %u s", url, timeout_s)
+			      : err_set(err, -errno, "migration: accept: %s", strerror(errno));
+	close(p.fd);
+	if (a.unix_path)
+		unlink(a.unix_path);
+	if (fd < 0)
+		return ret;
+	/* The listener was non-blocking; the connection must not be. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	set_timeouts(fd);
+	return fd;
+}
+
+/* --- the stream ----------------------------------------------------------- */
+
+static int send_iov(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t w = writev(fd, iov, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int send_msg(int fd, uint32_t type, const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct mig_hdr h = { .type = type, .len = alen + blen };
+	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen } };
+
+	return send_iov(fd, iov, 3);
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = read(fd, p, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (r == 0)
+			return -ECONNRESET;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned int i = 0; i < PAGE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static bool bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] & (1ULL << (i % 64));
+}
+
+/*
+ * Sends the pages set in `bm` (all of them when NULL), in runs of at most
+ * RUN_PAGES; `skip_zero` leaves out pages that are zero (the receiver's RAM
+ * starts zeroed, so only the first copy may skip them).
+ */
+static int send_pages(int fd, const struct vm *vm, const uint64_t *bm, bool skip_zero,
+		      uint64_t *bytes)
+{
+	const uint8_t *ram = vm->ram;
+	uint64_t pages = vm->ram_size / PAGE, i = 0;
+
+	while (i < pages) {
+		uint64_t first;
+		int ret;
+
+		while (i < pages &&
+		       ((bm && !bit(bm, i)) || (skip_zero && page_is_zero(ram + i * PAGE))))
+			i++;
+		first = i;
+		while (i < pages && i - first < RUN_PAGES && (!bm || bit(bm, i)) &&
+		       !(skip_zero && page_is_zero(ram + i * PAGE)))
+			i++;
+		if (i == first)
+			continue;
+		ret = send_msg(fd, MIG_PAGES, &first, sizeof(first), ram + first * PAGE,
+			       (i - first) * PAGE);
+		if (ret < 0)
+			return ret;
+		*bytes += (i - first) * PAGE;
+	}
+	return 0;
+}
+
+static uint64_t count_bits(const uint64_t *bm, uint64_t words)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(bm[i]);
+	return n;
+}
+
+/* --- sending --------------------------------------------------------------- */
+
+static int send_start(int fd, const struct vm_config *cfg)
+{
+	struct mig_hello hello = { .version = MIG_VERSION, .arch = SNAP_ARCH_X86_64 };
+	char *desc = snapshot_description(cfg);
+	int ret;
+
+	if (!desc)
+		return -ENOMEM;
+	memcpy(hello.magic, MIG_MAGIC, sizeof(hello.magic));
+	ret = send_msg(fd, MIG_HELLO, &hello, sizeof(hello), NULL, 0);
+	if (ret == 0)
+		ret = send_msg(fd, MIG_CONFIG, desc, strlen(desc), NULL, 0);
+	free(desc);
+	return ret;
+}
+
+/* Copy rounds while the guest runs, until few pages are left written (kept in `bm`). */
+static int send_rounds(int fd, struct vm *vm, uint64_t *bm, uint64_t words,
+		       struct migration_stats *st, struct err *err)
+{
+	int ret = send_pages(fd, vm, NULL, true, &st->bytes);
+
+	while (ret == 0) {
+		memset(bm, 0, words * sizeof(*bm));
+		ret = vm_dirty_log_take(vm, bm, err);
+		if (ret < 0)
+			return ret;
+		st->rounds++;
+		if (count_bits(bm, words) <= STOP_PAGES || st->rounds >= MAX_ROUNDS)
+			return 0;
+		ret = send_pages(fd, vm, bm, false, &st->bytes);
+	}
+	return err_set(err, ret, "migration: sending memory: %s", strerror(-ret));
+}
+
+static int wait_ack(int fd, struct err *err)
+{
+	struct mig_hdr h;
+	char msg[257] = { 0 };
+	uint32_t status;
+	int ret = recv_all(fd, &h, sizeof(h));
+
+	if (ret == 0 && (h.type != MIG_ACK || h.len < sizeof(status) || h.len > 4 + 256))
+		ret = -EPROTO;
+	if (ret == 0)
+		ret = recv_all(fd, &status, sizeof(status));
+	if (ret == 0)
+		ret = recv_all(fd, msg, h.len - sizeof(status));
+	if (ret < 0)
+		return err_set(err, ret, "migration: no answer from the receiver: %s",
+			       strerror(-ret));
+	if (status != 0)
+		return err_set(err, -(int)MIN(status, 4095u), "migration: the receiver failed: %s",
+			       msg[0] ? msg : strerror((int)status));
+	return 0;
+}
+
+/* With the VM paused: the state, the last pages, and the receiver's word. */
+static int send_final(int fd, struct vm *vm, const struct vm_config *cfg, uint64_t *bm,
+		      uint64_t words, struct migration_stats *st, struct err *err)
+{
+	struct snapw w;
+	uint8_t *image = NULL;
+	size_t len = 0;
+	int ret;
+
+	snapw_init(&w);
+	/* First: finishing the disks' requests writes guest memory too. */
+	ret = snapshot_collect(vm, cfg, &w, err);
+	if (ret == 0)
+		ret = vm_dirty_log_take(vm, bm, err);
+	if (ret == 0 && snapw_image(&w, &image, &len) < 0)
+		ret = err_set(err, -ENOMEM, "out of memory");
+	snapw_fini(&w);
+	if (ret < 0)
+		return ret;
+	st->last_pages = count_bits(bm, words);
+	ret = send_pages(fd, vm, bm, false, &st->bytes);
+	if (ret == 0)
+		ret = send_msg(fd, MIG_STATE, image, len, NULL, 0);
+	if (ret == 0)
+		ret = send_msg(fd, MIG_DONE, NULL, 0, NULL, 0);
+	free(image);
+	if (ret < 0)
+		return err_set(err, ret, "migration: sending the last of the VM: %s",
+			       strerror(-ret));
+	return wait_ack(fd, err);
+}
+
+static int send_paused(int fd, struct vm *vm, const struct vm_config *cfg,
+		       const struct migration_vm_ops *ops, uint64_t *bm, uint64_t words,
+		       struct migration_stats *st, struct err *err)
+{
+	uint64_t t = monotonic_ns();
+	int ret = ops->pause(ops->ctx);
+
+	if (ret < 0)
+		return err_set(err, ret, "migration: the VM stopped");
+	ret = ops->handover(ops->ctx, true);
+	if (ret < 0)
+		err_set(err, ret, "migration: cannot let go of the disks: %s", strerror(-ret));
+	if (ret == 0)
+		ret = send_final(fd, vm, cfg, bm, words, st, err);
+	st->downtime_ms = (monotonic_ns() - t) / 1000000;
+	if (ret == 0)
+		return 0;
+	if (ops->handover(ops->ctx, false) < 0)
+		log_err("migration failed and the disks cannot be locked again: another process "
+			"may use them");
+	ops->resume(ops->ctx);
+	return ret;
+}
+
+int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
+		   const struct migration_vm_ops *ops, struct migration_stats *st, struct err *err)
+{
+	uint64_t t0 = monotonic_ns(), words = (vm->ram_size / PAGE + 63) / 64;
+	uint64_t *bm = calloc(words, sizeof(*bm));
+	int fd, ret;
+
+	*st = (struct migration_stats){ 0 };
+	if (!bm)
+		return err_set(err, -ENOMEM, "out of memory");
+	fd = mig_connect(url, err);
+	ret = fd < 0 ? fd : send_start(fd, cfg);
+	if (ret < 0 && fd >= 0)
+		err_set(err, ret, "migration: %s", strerror(-ret));
+	if (ret == 0)
+		ret = vm_dirty_log_start(vm, err);
+	if (ret == 0) {
+		ret = send_rounds(fd, vm, bm, words, st, err);
+		if (ret == 0)
+			ret = send_paused(fd, vm, cfg, ops, bm, words, st, err);
+		vm_dirty_log_stop(vm);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(bm);
+	st->total_ms = (monotonic_ns() - t0) / 1000000;
+	return ret;
+}
+
+/* --- receiving ------------------------------------------------------------- */
+
+static int recv_hdr(int fd, struct mig_hdr *h, struct err *err)
+{
+	int ret = recv_all(fd, h, sizeof(*h));
+
+	if (ret < 0)
+		return err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+	if (h->zero != 0)
+		return err_set(err, -EPROTO, "migration: malformed message header");
+	return 0;
+}
+
+static int recv_hello(struct migration_incoming *in, struct err *err)
+{
+	struct mig_hdr h;
+	struct mig_hello hello;
+	int ret = recv_hdr(in->fd, &h, err);
+
+	if (ret < 0)
+		return ret;
+	if (h.type != MIG_HELLO || h.len != sizeof(hello))
+		return err_set(err, -EPROTO, "migration: the sender is not an ember");
+	ret = recv_all(in->fd, &hello, sizeof(hello));
+	if (ret < 0)
+		return err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+	if (memcmp(hello.magic, MIG_MAGIC, sizeof(hello.magic)) != 0)
+		return err_set(err, -EPROTO, "migration: the sender is not an ember");
+	if (hello.version != MIG_VERSION || hello.arch != SNAP_ARCH_X86_64)
+		return err_set(err, -EPROTO,
+			       "migration: stream version %u for architecture %u, this ember takes "
+			       "version %u",
+			       hello.version, hello.arch, MIG_VERSION);
+	return 0;
+}
+
+/* The VM's description, then its RAM, zeroed, for the pages to land in. */
+static int recv_config(struct migration_incoming *in, struct err *err)
+{
+	struct mig_hdr h;
+	char *text;
+	int ret = recv_hdr(in->fd, &h, err);
+
+	if (ret < 0)
+		return ret;
+	if (h.type != MIG_CONFIG || h.len == 0 || h.len > MAX_CONFIG)
+		return err_set(err, -EPROTO, "migration: no VM description");
+	text = malloc(h.len);
+	if (!text)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = recv_all(in->fd, text, h.len);
+	if (ret < 0)
+		err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+	else
+		ret = snapshot_parse_description(text, h.len, &in->cfg, err);
+	free(text);
+	return ret < 0 ? ret : vm_ram_alloc(&in->cfg, &in->ram, err);
+}
+
+static int recv_pages(struct migration_incoming *in, uint64_t len, struct err *err)
+{
+	uint64_t first, pages = in->ram.size / PAGE, n;
+	int ret;
+
+	if (len < sizeof(first) + PAGE || (len - sizeof(first)) % PAGE ||
+	    (len - sizeof(first)) / PAGE > RUN_PAGES)
+		return err_set(err, -EPROTO, "migration: malformed pages message");
+	ret = recv_all(in->fd, &first, sizeof(first));
+	n = (len - sizeof(first)) / PAGE;
+	if (ret == 0 && (first >= pages || n > pages - first))
+		return err_set(err, -EPROTO, "migration: pages beyond the VM's RAM");
+	if (ret == 0)
+		ret = recv_all(in->fd, (uint8_t *)in->ram.hva + first * PAGE, n * PAGE);
+	return ret < 0 ? err_set(err, ret, "migration: the stream broke: %s", strerror(-ret)) : 0;
+}
+
+static int recv_state(struct migration_incoming *in, uint64_t len, struct err *err)
+{
+	uint8_t *buf;
+	int ret;
+
+	if (in->state.body)
+		return err_set(err, -EPROTO, "migration: the VM's state came twice");
+	if (len > SNAP_MAX_FILE_SIZE)
+		return err_set(err, -EPROTO, "migration: state too large");
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = recv_all(in->fd, buf, len);
+	if (ret < 0)
+		err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+	else
+		ret = snapr_parse(&in->state, buf, len, err);
+	free(buf);
+	return ret;
+}
+
+static int recv_body(struct migration_incoming *in, struct err *err)
+{
+	for (;;) {
+		struct mig_hdr h;
+		int ret = recv_hdr(in->fd, &h, err);
+
+		if (ret < 0)
+			return ret;
+		if (h.type == MIG_PAGES)
+			ret = recv_pages(in, h.len, err);
+		else if (h.type == MIG_STATE)
+			ret = recv_state(in, h.len, err);
+		else if (h.type == MIG_DONE && h.len == 0)
+			return in->state.body
+				       ? 0
+				       : err_set(err, -EPROTO, "migration: no VM state came");
+		else
+			ret = err_set(err, -EPROTO, "migration: unexpected message %u", h.type);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int migration_receive(const char *url, unsigned int timeout_s, struct migration_incoming *in,
+		      struct err *err)
+{
+	int ret;
+
+	*in = (struct migration_incoming){ .fd = -1 };
+	vm_config_init(&in->cfg);
+	in->fd = mig_accept(url, timeout_s, err);
+	if (in->fd < 0)
+		return in->fd;
+	ret = recv_hello(in, err);
+	if (ret == 0)
+		ret = recv_config(in, err);
+	if (ret == 0)
+		ret = recv_body(in, err);
+	return ret;
+}
+
+void migration_answer(struct migration_incoming *in, int status, const char *msg)
+{
+	uint32_t code = (uint32_t)(status < 0 ? -status : status);
+	size_t len = msg ? MIN(strlen(msg), 256u) : 0;
+
+	if (in->fd >= 0 && send_msg(in->fd, MIG_ACK, &code, sizeof(code), msg, len) < 0)
+		log_warn("migration: cannot answer the sender: %s", strerror(errno));
+}
+
+void migration_incoming_fini(struct migration_incoming *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	vm_ram_free(&in->ram);
+	snapr_fini(&in->state);
+	vm_config_fini(&in->cfg);
+	in->fd = -1;
+}

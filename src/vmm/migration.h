@@ -1,0 +1,73 @@
+/*
+ * Live migration between two ember processes (an ember extension of the
+ * API, as Cloud Hypervisor offers it), over a Unix socket or TCP.
+ *
+ * The sender copies guest RAM while the guest runs, then in rounds the pages
+ * written meanwhile (KVM's dirty log for the vCPUs, gmem's for the devices),
+ * until few are left; then it pauses the VM, sends the last pages and the
+ * state a snapshot would hold, and waits for the receiver to say the VM runs
+ * there. Until that answer the source VM is intact: any failure resumes it.
+ *
+ * The stream, little-endian: messages of { u32 type, u32 zero, u64 length,
+ * payload }. HELLO (magic "EMBERMIG", version, architecture), CONFIG (the
+ * VM description, JSON), PAGES (u64 first page, then whole 4 KiB pages),
+ * STATE (a snapshot container, CRC-checked), DONE; the receiver answers ACK
+ * (u32 status: 0, or an errno with a message). The receiver checks every
+ * length and page number against the VM it builds.
+ */
+#ifndef EMBER_VMM_MIGRATION_H
+#define EMBER_VMM_MIGRATION_H
+
+#include <stdint.h>
+
+#include "config/vm_config.h"
+#include "kvm/vm.h"
+#include "snapshot/snapfile.h"
+#include "util/compiler.h"
+#include "util/err.h"
+
+struct migration_stats {
+	uint64_t total_ms;
+	uint64_t downtime_ms; /* from the pause to the receiver's answer */
+	uint64_t bytes;	      /* page data sent */
+	unsigned int rounds;  /* copy rounds while the guest ran */
+	uint64_t last_pages;  /* pages sent with the VM paused */
+};
+
+/* How the sender pauses and resumes the whole VM (vCPUs and devices). */
+struct migration_vm_ops {
+	int (*pause)(void *ctx);
+	void (*resume)(void *ctx);
+	/* Lets go (true) or takes back the disks' locks, so the receiver can open them. */
+	int (*handover)(void *ctx, bool release);
+	void *ctx;
+};
+
+/*
+ * Sends the VM to `url` ("unix:PATH" or "tcp:ADDRESS:PORT", a numeric IPv4
+ * or [IPv6] address). Returns 0 once the receiver runs it (the caller then
+ * ends this VM), or -errno with the VM running here as before.
+ */
+int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
+		   const struct migration_vm_ops *ops, struct migration_stats *st,
+		   struct err *err) __must_check;
+
+/* What migration_receive() got: the VM's description, its RAM, its state. */
+struct migration_incoming {
+	int fd; /* the sender's connection, for the answer */
+	struct vm_config cfg;
+	struct vm_ram ram;
+	struct snapr state;
+};
+
+/*
+ * Listens on `url`, takes one sender (within `timeout_s`) and receives a
+ * whole VM. On success the caller builds and starts it, then answers with
+ * migration_answer() and migration_incoming_fini().
+ */
+int migration_receive(const char *url, unsigned int timeout_s, struct migration_incoming *in,
+		      struct err *err) __must_check;
+void migration_answer(struct migration_incoming *in, int status, const char *msg);
+void migration_incoming_fini(struct migration_incoming *in);
+
+#endif
