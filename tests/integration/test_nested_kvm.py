@@ -245,19 +245,40 @@ migrate_and_continue() {
 	cat /tmp/$name.api >> /tmp/$name.err
 	report $name $rc
 }
-# `ember run ... --api-sock`, snapshotted (SNAP) or migrated (MIGRATE) once
-# the guest prints $marker.
+# A migration whose receiver dies mid-stream (stopped, then killed): the
+# source must carry on as if nothing happened.
+migrate_and_fail() {
+	wait_out "$1"
+	rm -f /tmp/api2.sock /tmp/mig.sock
+	/work/ember --api-sock /tmp/api2.sock </dev/null >/dev/null 2>&1 &
+	pid2=$!
+	for i in $(seq 100); do [ -S /tmp/api2.sock ] && break; sleep 0.1; done
+	/work/api-call /tmp/api2.sock PUT /ember/migration/receive '{"url": "unix:/tmp/mig.sock"}' >/dev/null 2>&1 &
+	for i in $(seq 100); do [ -S /tmp/mig.sock ] && break; sleep 0.1; done
+	kill -STOP $pid2
+	api PUT /ember/migration/send '{"url": "unix:/tmp/mig.sock"}' &
+	send=$!
+	sleep 2
+	kill -9 $pid2
+	wait $send
+	wait $pid
+	rc=$?
+	cat /tmp/$name.api >> /tmp/$name.err
+	report $name $rc
+}
+# `ember run ... --api-sock`, snapshotted (SNAP) or migrated (MIGRATE,
+# FAILMIGRATE) once the guest prints $marker.
 run_snap() {
 	name=$1; mode=$2; marker=$3; shift 3
 	rm -f /tmp/api.sock
 	"$@" --api-sock /tmp/api.sock </dev/null >/tmp/$name.out 2>/tmp/$name.err &
 	pid=$!
 	(sleep 300; kill -9 $pid 2>/dev/null) &
-	if [ $mode = SNAP ]; then
-		snapshot_and_restore "$marker"
-	else
-		migrate_and_continue "$marker"
-	fi
+	case $mode in
+	SNAP) snapshot_and_restore "$marker" ;;
+	MIGRATE) migrate_and_continue "$marker" ;;
+	*) migrate_and_fail "$marker" ;;
+	esac
 }
 run_api() {
 	name=$1; tests=$2
@@ -343,6 +364,8 @@ def scenarios():
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
+        "linux-migrate-fail": "FAILMIGRATE snap-ready " + linux("phase=snap",
+                                                                "--disk root.img --rng"),
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
@@ -393,7 +416,7 @@ def outer_initramfs(path, debian_root, disks):
     script = SCENARIO_FUNCS + "".join(
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
-        if a.startswith(("SNAP ", "MIGRATE ")) else
+        if a.startswith(("SNAP ", "MIGRATE ", "FAILMIGRATE ")) else
         SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
         for n, a in scenarios().items() if selected(n))
     script += "run images md5sum d0.img d1.img h0.img h1.img\n"
@@ -661,6 +684,16 @@ def test_linux_migrates_with_its_disk(nested):
     assert "EMBER-LINUX snap-ready" in before and "cpus=" not in after, r.explain()
     assert "EMBER-LINUX after=written before the snapshot" in after, r.explain()
     assert "EMBER-LINUX rng=16" in after and "EMBER-LINUX wrote=again" in after, r.explain()
+
+
+def test_a_failed_migration_leaves_the_source_running(nested):
+    """The receiver dies mid-stream: the send fails, Linux goes on in the source, disk and all."""
+    r = scenario(nested, "linux-migrate-fail")
+    calls, _ = api_calls(r)
+    assert len(calls) == 1 and calls[0][0] == 400 and "migration" in calls[0][1], r.explain()
+    assert r.returncode == 0, r.explain()
+    assert "EMBER-LINUX after=written before the snapshot" in r.stdout, r.explain()
+    assert "EMBER-LINUX wrote=again" in r.stdout, r.explain()  # the disk works on
 
 
 def test_linux_runs_on_after_a_snapshot_restore(nested):

@@ -16,6 +16,31 @@ static void setup_gmem(struct gmem *gm)
 	assert_int_equal(gmem_add_region(gm, 0x100000000ULL, sizeof(high), high), 0);
 }
 
+static void test_dirty_pages_are_marked_and_taken(void **state)
+{
+	static uint8_t ram[64 * 4096] __attribute__((aligned(4096)));
+	struct gmem gm = { 0 };
+	uint64_t bm[1] = { 0 };
+
+	(void)state;
+	gmem_mark_dirty(&gm, ram, 1); /* not logging: nothing, no crash */
+	assert_int_equal(gmem_dirty_start(&gm, ram, sizeof(ram)), 0);
+	gmem_mark_dirty(&gm, ram + 4095, 2);	     /* straddles pages 0 and 1 */
+	gmem_mark_dirty(&gm, ram + 63 * 4096, 9000); /* runs past the end: clipped */
+	gmem_mark_dirty(&gm, ram + 5 * 4096, 0);     /* empty */
+	gmem_mark_dirty(&gm, low, 1);		     /* not this mapping */
+	gmem_dirty_take(&gm, bm);
+	assert_true(bm[0] == ((1ULL << 0) | (1ULL << 1) | (1ULL << 63)));
+	bm[0] = 0;
+	gmem_dirty_take(&gm, bm);
+	assert_true(bm[0] == 0);
+	gmem_dirty_stop(&gm);
+	gmem_mark_dirty(&gm, ram, 1);
+	gmem_dirty_take(&gm, bm);
+	assert_true(bm[0] == 0);
+	gmem_dirty_fini(&gm);
+}
+
 static void test_translate_inside(void **state)
 {
 	struct gmem gm;
@@ -81,6 +106,7 @@ int main(void)
 		cmocka_unit_test(test_reject_outside_and_straddling),
 		cmocka_unit_test(test_read_write_round_trip),
 		cmocka_unit_test(test_region_table_rules),
+		cmocka_unit_test(test_dirty_pages_are_marked_and_taken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

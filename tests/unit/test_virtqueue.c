@@ -67,6 +67,45 @@ static void test_simple_chain(void **state)
 	assert_int_equal(vd_take_used(&f->vd, &len), -1);
 }
 
+static bool page_bit(const uint64_t *bm, uint64_t gpa)
+{
+	return bm[(gpa >> 12) / 64] & (1ULL << ((gpa >> 12) % 64));
+}
+
+/* While migrating, what the device wrote (the chain's writable buffers) must be sent again. */
+static void test_push_logs_written_buffers_while_migrating(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t bm[VD_RAM_SIZE / 4096 / 64] = { 0 };
+
+	activate(f, false, false);
+	assert_int_equal(gmem_dirty_start(&f->vd.gm, f->vd.ram, VD_RAM_SIZE), 0);
+	vd_set_desc(&f->vd, 0, 0x10000, 16, VIRTQ_DESC_F_NEXT, 1);
+	vd_set_desc(&f->vd, 1, 0x20ff0, 0x20, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	vd_set_desc(&f->vd, 2, 0x30000, 1, VIRTQ_DESC_F_WRITE, 0);
+	vd_publish(&f->vd, 0);
+	assert_int_equal(vq_pop(&f->vq, &f->c), 1);
+	gmem_dirty_take(&f->vd.gm, bm);
+	assert_false(page_bit(bm, 0x20000)); /* taking a chain writes nothing */
+	vq_push(&f->vq, 0, 0x21);
+	vq_mark_used_ring(&f->vq);
+	gmem_dirty_take(&f->vd.gm, bm);
+	assert_true(page_bit(bm, 0x20000) && page_bit(bm, 0x21000) && page_bit(bm, 0x30000));
+	assert_true(page_bit(bm, VD_USED_GPA));
+	assert_false(page_bit(bm, 0x10000)); /* device-readable */
+	/* Taking clears; with logging off nothing is marked. */
+	memset(bm, 0, sizeof(bm));
+	gmem_dirty_take(&f->vd.gm, bm);
+	assert_false(page_bit(bm, 0x20000));
+	gmem_dirty_stop(&f->vd.gm);
+	vd_publish(&f->vd, 0);
+	assert_int_equal(vq_pop(&f->vq, &f->c), 1);
+	vq_push(&f->vq, 0, 0x21);
+	gmem_dirty_take(&f->vd.gm, bm);
+	assert_false(page_bit(bm, 0x30000));
+	gmem_dirty_fini(&f->vd.gm);
+}
+
 static void test_loop_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -346,6 +385,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_want_more_sees_what_came_after_the_last_pop,
 						setup, teardown),
 		cmocka_unit_test(test_iov_helpers),
+		cmocka_unit_test_setup_teardown(test_push_logs_written_buffers_while_migrating,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
