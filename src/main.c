@@ -27,6 +27,7 @@
 #include "util/unixsock.h"
 #include "vmm/control.h"
 #include "vmm/hostcheck.h"
+#include "vmm/snapshot.h"
 #include "vmm/vmm.h"
 
 #ifndef EMBER_VERSION
@@ -84,6 +85,9 @@ static void usage(FILE *out)
 		"             [--level LEVEL] [--log-path PATH] [--metrics-path PATH]\n"
 		"                                           Firecracker-compatible API mode\n"
 		"       ember host-check                    can this host run ember?\n"
+		"       ember rebase-snap --base-file MEM --diff-file DIFF\n"
+		"                                           apply a diff snapshot's memory\n"
+		"                                           file to the one before it\n"
 		"       ember --version | --help\n"
 		"\n"
 		"Options of 'ember run':\n"
@@ -554,6 +558,31 @@ static int ensure_standard_fds(void)
 	return 0;
 }
 
+/* Firecracker's rebase-snap: --base-file MEM --diff-file DIFF, in either order. */
+static int cmd_rebase(int argc, char **argv)
+{
+	const char *base = NULL, *diff = NULL;
+	struct err err = { { 0 } };
+
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return usage_error("option '%s' needs a value", argv[i]);
+		if (strcmp(argv[i], "--base-file") == 0)
+			base = argv[i + 1];
+		else if (strcmp(argv[i], "--diff-file") == 0)
+			diff = argv[i + 1];
+		else
+			return usage_error("unknown option '%s'", argv[i]);
+	}
+	if (!base || !diff)
+		return usage_error("rebase-snap needs --base-file and --diff-file");
+	if (snapshot_rebase(base, diff, &err) < 0) {
+		fprintf(stderr, "ember: rebase-snap: %s\n", err.msg);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
 	if (ensure_standard_fds() < 0)
@@ -570,6 +599,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rebase-snap") == 0)
+		return cmd_rebase(argc - 1, argv + 1);
 	if (strcmp(argv[1], "host-check") == 0 && argc == 2)
 		return host_check(stdout) ? EXIT_FAILURE : EXIT_SUCCESS;
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {

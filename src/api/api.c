@@ -304,12 +304,14 @@ static int put_snapshot_create(struct api *a, const char *id, struct json_object
 	if (ret < 0)
 		return ret;
 	type = json_object_object_get(body, "snapshot_type");
-	if (type && strcmp(json_object_get_string(type), "Full") != 0) {
-		if (strcmp(json_object_get_string(type), "Diff") == 0)
-			return err_set(err, -ENOTSUP,
-				       "diff snapshots are not supported by this build of ember");
+	if (type && strcmp(json_object_get_string(type), "Full") &&
+	    strcmp(json_object_get_string(type), "Diff"))
 		return err_set(err, -EINVAL, "snapshot_type must be Full or Diff");
-	}
+	rq.diff = type && strcmp(json_object_get_string(type), "Diff") == 0;
+	if (rq.diff && !a->cfg->track_dirty_pages)
+		return err_set(err, -EINVAL,
+			       "diff snapshots need dirty page tracking (machine-config "
+			       "track_dirty_pages, or track_dirty_pages on snapshot load)");
 	if (a->state != API_PAUSED)
 		return err_set(err, -EINVAL,
 			       "cannot create a snapshot: the microVM must be paused (PATCH /vm)");
@@ -378,6 +380,11 @@ static int put_snapshot_load(struct api *a, const char *id, struct json_object *
 	rq.snapshot_path = json_object_get_string(json_object_object_get(body, "snapshot_path"));
 	o = json_object_object_get(body, "resume_vm");
 	rq.resume = o && json_object_get_boolean(o);
+	/* enable_diff_snapshots is the field's older name. */
+	o = json_object_object_get(body, "track_dirty_pages");
+	rq.track_dirty =
+		o ? json_object_get_boolean(o)
+		  : json_object_get_boolean(json_object_object_get(body, "enable_diff_snapshots"));
 	ret = a->call(a->ctx, CTL_SNAPSHOT_LOAD, &rq, err);
 	if (ret == 0)
 		a->state = rq.resume ? API_RUNNING : API_PAUSED;

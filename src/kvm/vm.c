@@ -195,15 +195,41 @@ static int vm_add_memslots(struct vm *vm, struct err *err)
 	return ret;
 }
 
+static uint64_t vm_dirty_words(const struct vm *vm)
+{
+	return (vm->ram_size / 4096 + 63) / 64;
+}
+
 int vm_dirty_log_start(struct vm *vm, struct err *err)
 {
-	int ret = gmem_dirty_start(&vm->gmem, vm->ram, vm->ram_size);
+	int ret;
 
+	if (vm->dirty_logging)
+		return 0; /* tracking for diff snapshots: on since the start */
+	ret = gmem_dirty_start(&vm->gmem, vm->ram, vm->ram_size);
 	if (ret < 0)
 		return err_set(err, ret, "out of memory");
 	ret = vm_set_memslots(vm, KVM_MEM_LOG_DIRTY_PAGES, err);
-	if (ret < 0)
-		vm_dirty_log_stop(vm);
+	if (ret < 0) {
+		gmem_dirty_stop(&vm->gmem);
+		return ret;
+	}
+	vm->dirty_logging = true;
+	return 0;
+}
+
+int vm_track_dirty_pages(struct vm *vm, struct err *err)
+{
+	int ret;
+
+	vm->since_snapshot = calloc(vm_dirty_words(vm), sizeof(uint64_t));
+	if (!vm->since_snapshot)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = vm_dirty_log_start(vm, err);
+	if (ret < 0) {
+		free(vm->since_snapshot);
+		vm->since_snapshot = NULL;
+	}
 	return ret;
 }
 
@@ -211,6 +237,9 @@ void vm_dirty_log_stop(struct vm *vm)
 {
 	struct err ignored = { { 0 } };
 
+	if (vm->since_snapshot || !vm->dirty_logging)
+		return; /* diff snapshots keep it on */
+	vm->dirty_logging = false;
 	gmem_dirty_stop(&vm->gmem);
 	if (vm_set_memslots(vm, 0, &ignored) < 0)
 		log_warn("cannot turn KVM's dirty log off: %s", ignored.msg);
@@ -238,7 +267,8 @@ static int vm_take_slot_log(struct vm *vm, uint32_t slot, uint64_t first, uint64
 	return ret;
 }
 
-int vm_dirty_log_take(struct vm *vm, uint64_t *bitmap, struct err *err)
+/* KVM's and the devices' logs since the last harvest, into `bitmap`. */
+static int vm_harvest(struct vm *vm, uint64_t *bitmap, struct err *err)
 {
 	struct ram_region regions[ARCH_MAX_RAM_REGIONS];
 	unsigned int n = arch_ram_regions(vm->ram_size, regions);
@@ -251,6 +281,44 @@ int vm_dirty_log_take(struct vm *vm, uint64_t *bitmap, struct err *err)
 	}
 	gmem_dirty_take(&vm->gmem, bitmap);
 	return ret;
+}
+
+/* A migration's harvest: what it takes is kept for the next diff snapshot too. */
+int vm_dirty_log_take(struct vm *vm, uint64_t *bitmap, struct err *err)
+{
+	uint64_t words = vm_dirty_words(vm);
+	uint64_t *got;
+	int ret;
+
+	if (!vm->since_snapshot)
+		return vm_harvest(vm, bitmap, err);
+	got = calloc(words, sizeof(*got));
+	if (!got)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = vm_harvest(vm, got, err);
+	for (uint64_t i = 0; ret == 0 && i < words; i++) {
+		vm->since_snapshot[i] |= got[i];
+		bitmap[i] |= got[i];
+	}
+	free(got);
+	return ret;
+}
+
+int vm_dirty_since_snapshot(struct vm *vm, uint64_t *bitmap, struct err *err)
+{
+	uint64_t words = vm_dirty_words(vm);
+	int ret;
+
+	if (!vm->since_snapshot)
+		return err_set(err, -EINVAL,
+			       "diff snapshots need dirty page tracking (machine-config "
+			       "track_dirty_pages)");
+	ret = vm_harvest(vm, vm->since_snapshot, err);
+	if (ret < 0)
+		return ret;
+	memcpy(bitmap, vm->since_snapshot, words * sizeof(*bitmap));
+	memset(vm->since_snapshot, 0, words * sizeof(*bitmap));
+	return 0;
 }
 
 static void vm_enable_optional_caps(struct vm *vm)
@@ -381,6 +449,7 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);
 	gmem_dirty_fini(&vm->gmem); /* no device thread is left to mark pages */
+	free(vm->since_snapshot);
 	/* The VM's memslots point into guest RAM: end the VM before unmapping it. */
 	if (vm->fd >= 0)
 		close(vm->fd);

@@ -70,9 +70,11 @@ struct vm {
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
 	atomic_bool pause_wanted;
-	unsigned int parked;	/* vCPU threads parked now */
-	bool emul_failure_insn; /* KVM_CAP_EXIT_ON_EMULATION_FAILURE enabled */
-	bool restored;		/* built from a snapshot, not booted */
+	unsigned int parked;	  /* vCPU threads parked now */
+	bool emul_failure_insn;	  /* KVM_CAP_EXIT_ON_EMULATION_FAILURE enabled */
+	bool restored;		  /* built from a snapshot, not booted */
+	bool dirty_logging;	  /* KVM's and gmem's dirty logs are on */
+	uint64_t *since_snapshot; /* tracking for diff snapshots: pages written since the last */
 };
 
 /* Guest RAM made before its VM: a snapshot's memory file, or for an incoming migration. */
@@ -135,6 +137,15 @@ void vm_destroy(struct vm *vm);
 int vm_dirty_log_start(struct vm *vm, struct err *err) __must_check;
 int vm_dirty_log_take(struct vm *vm, uint64_t *bitmap, struct err *err) __must_check;
 void vm_dirty_log_stop(struct vm *vm);
+
+/*
+ * Diff snapshots: the logs stay on from now on, and every page written is
+ * remembered until the next snapshot (a migration's harvests included).
+ */
+int vm_track_dirty_pages(struct vm *vm, struct err *err) __must_check;
+/* The pages written since the last call (or the start of tracking) into `bitmap`; a new interval.
+ */
+int vm_dirty_since_snapshot(struct vm *vm, uint64_t *bitmap, struct err *err) __must_check;
 
 /* A line on the in-kernel interrupt controller, for a device. */
 struct irq_line vm_irq_line(struct vm *vm, uint32_t gsi);

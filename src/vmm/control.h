@@ -40,7 +40,9 @@ struct ctl_migration {
 struct ctl_snapshot {
 	const char *snapshot_path;
 	const char *mem_path;
-	bool resume; /* load: run the VM at once rather than leave it paused */
+	bool resume;	  /* load: run the VM at once rather than leave it paused */
+	bool diff;	  /* create: only the pages written since the last snapshot */
+	bool track_dirty; /* load: track written pages for diff snapshots */
 };
 
 struct vmm_control {

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,18 @@ static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
 	return 0;
 }
 
-/* Guest RAM into a sparse file: runs of non-zero pages written, zero pages left as holes. */
-static int write_memory(const struct vm *vm, int fd)
+/* A page the memory file gets: a diff's written ones (zero or not), else the non-zero ones. */
+static bool page_goes(const uint8_t *ram, uint64_t i, const uint64_t *only)
+{
+	return only ? (only[i / 64] >> (i % 64)) & 1 : !page_is_zero(ram + i * PAGE);
+}
+
+/*
+ * Guest RAM into a sparse file of RAM's size: runs of the pages that go
+ * are written, the rest left as holes (zero in a full snapshot, unchanged
+ * since the last snapshot in a diff).
+ */
+static int write_memory(const struct vm *vm, int fd, const uint64_t *only)
 {
 	const uint8_t *ram = vm->ram;
 	uint64_t pages = vm->ram_size / PAGE, i = 0;
@@ -100,10 +111,10 @@ static int write_memory(const struct vm *vm, int fd)
 	while (i < pages) {
 		uint64_t start;
 
-		while (i < pages && page_is_zero(ram + i * PAGE))
+		while (i < pages && !page_goes(ram, i, only))
 			i++;
 		start = i;
-		while (i < pages && !page_is_zero(ram + i * PAGE))
+		while (i < pages && page_goes(ram, i, only))
 			i++;
 		if (i == start)
 			continue;
@@ -140,7 +151,8 @@ int snapshot_collect(struct vm *vm, const struct vm_config *cfg, struct snapw *w
 }
 
 static int write_files(struct vm *vm, struct snapw *w, const struct ctl_snapshot *rq,
-		       struct out_file *state, struct out_file *mem, struct err *err)
+		       const uint64_t *only, struct out_file *state, struct out_file *mem,
+		       struct err *err)
 {
 	int ret = out_open(mem, rq->mem_path, "memory file", err);
 
@@ -148,7 +160,7 @@ static int write_files(struct vm *vm, struct snapw *w, const struct ctl_snapshot
 		ret = out_open(state, rq->snapshot_path, "snapshot", err);
 	if (ret < 0)
 		return ret;
-	ret = write_memory(vm, mem->fd);
+	ret = write_memory(vm, mem->fd, only);
 	if (ret < 0)
 		return err_set(err, ret, "memory file '%s': cannot write: %s", rq->mem_path,
 			       strerror(-ret));
@@ -163,16 +175,28 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg, const struct ctl
 {
 	struct out_file state = { .fd = -1 }, mem = { .fd = -1 };
 	struct snapw w;
-	uint64_t t0 = monotonic_ns();
+	uint64_t t0 = monotonic_ns(), *dirty = NULL;
 	int ret;
 
+	if (rq->diff && !vm->since_snapshot)
+		return err_set(err, -EINVAL,
+			       "diff snapshots need dirty page tracking (machine-config "
+			       "track_dirty_pages, or track_dirty_pages on snapshot load)");
 	snapw_init(&w);
+	/* The state first: finishing the disks' requests writes guest memory. */
 	ret = snapshot_collect(vm, cfg, &w, err);
+	/* Every snapshot starts a new interval for the next diff. */
+	if (ret == 0 && vm->since_snapshot) {
+		dirty = calloc((vm->ram_size / PAGE + 63) / 64, sizeof(*dirty));
+		ret = dirty ? vm_dirty_since_snapshot(vm, dirty, err)
+			    : err_set(err, -ENOMEM, "out of memory");
+	}
 	if (ret == 0)
-		ret = write_files(vm, &w, rq, &state, &mem, err);
+		ret = write_files(vm, &w, rq, rq->diff ? dirty : NULL, &state, &mem, err);
 	out_abandon(&state);
 	out_abandon(&mem);
 	snapw_fini(&w);
+	free(dirty);
 	if (ret == 0)
 		log_info("snapshot: '%s' and '%s' written in %llu ms", rq->snapshot_path,
 			 rq->mem_path, (unsigned long long)((monotonic_ns() - t0) / 1000000));
@@ -230,4 +254,73 @@ int snapshot_restore(struct vm *vm, const struct snapr *r, struct err *err)
 	if (ret == 0 && ram != vm->ram_size)
 		ret = err_set(err, -EINVAL, "snapshot's RAM size does not match its description");
 	return ret < 0 ? ret : arch_snapshot_restore(vm, r, err);
+}
+
+/* Copies [off, off + len) of `from` to the same place in `to`. */
+static int copy_range(int from, int to, off_t off, off_t len)
+{
+	static uint8_t buf[1 << 20];
+
+	while (len > 0) {
+		ssize_t n = pread(from, buf, (size_t)MIN(len, (off_t)sizeof(buf)), off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		int ret = pwrite_all(to, buf, (size_t)n, off);
+
+		if (ret < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int rebase_fds(int base, int diff, struct err *err)
+{
+	struct stat sb, sd;
+	off_t data = 0, hole;
+	int ret = 0;
+
+	if (fstat(base, &sb) < 0 || fstat(diff, &sd) < 0)
+		return err_set(err, -errno, "%s", strerror(errno));
+	if (!S_ISREG(sb.st_mode) || !S_ISREG(sd.st_mode) || sb.st_size != sd.st_size)
+		return err_set(
+			err, -EINVAL,
+			"the base (%lld bytes) and the diff (%lld bytes) are not memory files "
+			"of one VM",
+			(long long)sb.st_size, (long long)sd.st_size);
+	while (ret == 0 && (data = lseek(diff, data, SEEK_DATA)) >= 0) {
+		hole = lseek(diff, data, SEEK_HOLE);
+		if (hole < 0)
+			return err_set(err, -errno, "diff: %s", strerror(errno));
+		ret = copy_range(diff, base, data, hole - data);
+		data = hole;
+	}
+	if (ret < 0)
+		return err_set(err, ret, "cannot copy the diff: %s", strerror(-ret));
+	if (errno != ENXIO) /* ENXIO: no data after `data`, the end */
+		return err_set(err, -errno, "diff: %s", strerror(errno));
+	return fsync(base) < 0 ? err_set(err, -errno, "base: %s", strerror(errno)) : 0;
+}
+
+int snapshot_rebase(const char *base, const char *diff, struct err *err)
+{
+	int b = open(base, O_WRONLY | O_CLOEXEC), d, ret;
+
+	if (b < 0)
+		return err_set(err, -errno, "base '%s': %s", base, strerror(errno));
+	d = open(diff, O_RDONLY | O_CLOEXEC);
+	if (d < 0) {
+		ret = err_set(err, -errno, "diff '%s': %s", diff, strerror(errno));
+		close(b);
+		return ret;
+	}
+	ret = rebase_fds(b, d, err);
+	close(d);
+	if (close(b) < 0 && ret == 0)
+		ret = err_set(err, -errno, "base '%s': %s", base, strerror(errno));
+	return ret;
 }

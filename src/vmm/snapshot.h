@@ -42,6 +42,13 @@ int snapshot_parse_description(const char *text, size_t len, struct vm_config *c
 /* Opens the memory file for vm_create(): its fd, or -errno with *err set. */
 int snapshot_open_memory(const char *path, struct err *err) __must_check;
 
+/*
+ * Applies a diff snapshot's memory file to the memory file of the snapshot
+ * before it (Firecracker's rebase-snap): the diff's data (not its holes)
+ * is copied over `base`, which then is the diff snapshot's full memory.
+ */
+int snapshot_rebase(const char *base, const char *diff, struct err *err) __must_check;
+
 /* Puts the state back into a VM built from the description (vCPUs not started). */
 int snapshot_restore(struct vm *vm, const struct snapr *r, struct err *err) __must_check;
 

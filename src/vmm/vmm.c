@@ -296,6 +296,11 @@ static int vmm_attach(struct vmm *c, const struct vm_config *cfg, struct err *er
 		ret = vmm_setup_console(c, cfg);
 	if (ret < 0)
 		return err_set(err, ret, "cannot set up the control loop: %s", strerror(-ret));
+	if (cfg->track_dirty_pages) {
+		ret = vm_track_dirty_pages(c->vm, err);
+		if (ret < 0)
+			return ret;
+	}
 	return vm_start(c->vm, err);
 }
 
@@ -410,6 +415,7 @@ static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err
 		vm_config_fini(&cfg);
 		return ret;
 	}
+	cfg.track_dirty_pages = rq->track_dirty;
 	mem_fd = snapshot_open_memory(rq->mem_path, err);
 	c->cfg = &cfg;
 	ret = mem_fd < 0 ? mem_fd : vm_ram_map_file(&cfg, mem_fd, &ram, err);

@@ -133,3 +133,32 @@ def test_dev_kvm_that_is_not_kvm():
     assert r.returncode == 1, r.stderr
 
     assert "/dev/kvm is not a KVM device" in r.stderr
+
+
+def test_rebase_snap_applies_the_diff_data_only(tmp_path):
+    base, diff = tmp_path / "base.mem", tmp_path / "diff.mem"
+    base.write_bytes(b"A" * 4096 + b"B" * 4096 + b"C" * 4096 + b"D" * 4096)
+    with open(diff, "wb") as f:  # sparse: data only in the third page
+        f.truncate(4 * 4096)
+        f.seek(2 * 4096)
+        f.write(b"\0" * 100 + b"x" * 3996)
+    r = run_ember(["rebase-snap", "--diff-file", diff, "--base-file", base], timeout=10)
+    assert r.returncode == 0, r.explain()
+    assert base.read_bytes() == (b"A" * 4096 + b"B" * 4096 + b"\0" * 100 + b"x" * 3996
+                                 + b"D" * 4096)
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["rebase-snap"], 2, "needs --base-file and --diff-file"),
+    (["rebase-snap", "--base-file"], 2, "needs a value"),
+    (["rebase-snap", "--base", "x"], 2, "unknown option '--base'"),
+    (["rebase-snap", "--base-file", "BASE", "--diff-file", "SHORT"], 1, "are not memory files"),
+    (["rebase-snap", "--base-file", "BASE", "--diff-file", "NONE"], 1, "No such file"),
+])
+def test_rebase_snap_refusals(tmp_path, args, status, message):
+    (tmp_path / "BASE").write_bytes(b"A" * 8192)
+    (tmp_path / "SHORT").write_bytes(b"B" * 4096)
+    args = [str(tmp_path / a) if a in ("BASE", "SHORT", "NONE") else a for a in args]
+    r = run_ember(args, timeout=10)
+    assert r.returncode == status and message in r.stderr, r.explain()
+    assert (tmp_path / "BASE").read_bytes() == b"A" * 8192

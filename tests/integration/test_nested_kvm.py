@@ -205,12 +205,34 @@ snapshot_and_restore() {
 	api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/vm.snap", "mem_file_path": "/tmp/vm.mem"}'
 	kill -9 $pid; wait $pid
 	echo "snapshot_bytes=$(stat -c %s /tmp/vm.snap) mem_blocks=$(stat -c %b /tmp/vm.mem)" >> /tmp/$name.api
+	restore_from /tmp/vm.snap /tmp/vm.mem
+}
+# A full snapshot at TICK 3, a diff one at TICK 8 (the VM tracks dirty
+# pages), the diff's memory applied to the full one's with rebase-snap, and
+# the diff snapshot restored in a second ember.
+diff_snapshots() {
+	wait_out "TICK 3"
+	api PATCH /vm '{"state": "Paused"}'
+	api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/base.snap", "mem_file_path": "/tmp/base.mem"}'
+	api PATCH /vm '{"state": "Resumed"}'
+	wait_out "TICK 8"
+	api PATCH /vm '{"state": "Paused"}'
+	api PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/diff.snap", "mem_file_path": "/tmp/diff.mem"}'
+	kill -9 $pid; wait $pid
+	echo "base_blocks=$(stat -c %b /tmp/base.mem) diff_blocks=$(stat -c %b /tmp/diff.mem)" >> /tmp/$name.api
+	/work/ember rebase-snap --base-file /tmp/base.mem --diff-file /tmp/diff.mem >> /tmp/$name.api 2>&1
+	echo "rebase rc=$?" >> /tmp/$name.api
+	restore_from /tmp/diff.snap /tmp/base.mem
+}
+# A second ember runs the snapshot $1 (memory $2): its output follows a
+# "=== restored" line in the scenario's output.
+restore_from() {
 	rm -f /tmp/api.sock
 	/work/ember --api-sock /tmp/api.sock </dev/null >/tmp/$name.out2 2>>/tmp/$name.err &
 	pid=$!
 	(sleep 120; kill -9 $pid 2>/dev/null) &
 	for i in $(seq 100); do [ -S /tmp/api.sock ] && break; sleep 0.1; done
-	api PUT /snapshot/load '{"snapshot_path": "/tmp/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/vm.mem"}, "resume_vm": true}'
+	api PUT /snapshot/load "{\\"snapshot_path\\": \\"$1\\", \\"mem_backend\\": {\\"backend_type\\": \\"File\\", \\"backend_path\\": \\"$2\\"}, \\"resume_vm\\": true}"
 	api GET /
 	wait $pid
 	rc=$?
@@ -289,7 +311,9 @@ run_api() {
 	for i in $(seq 100); do [ -S /tmp/api.sock ] && break; sleep 0.1; done
 	api GET /
 	api PUT /boot-source "{\\"kernel_image_path\\": \\"/work/guest.elf\\", \\"boot_args\\": \\"test=$tests exit=poweroff\\"}"
-	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+	mc='"vcpu_count": 1, "mem_size_mib": 64'
+	[ $name = api-diff ] && mc="$mc, \\"track_dirty_pages\\": true"
+	api PUT /machine-config "{$mc}"
 	api PUT /entropy '{}'
 	api PUT /actions '{"action_type": "InstanceStart"}'
 	# Every thread's seccomp mode once the VM runs: main, vCPU, device, API.
@@ -299,6 +323,10 @@ run_api() {
 	case $name:$tests in
 	api-snapshot:*)
 		snapshot_and_restore
+		return
+		;;
+	api-diff:*)
+		diff_snapshots
 		return
 		;;
 	api-migrate:*)
@@ -361,6 +389,7 @@ def scenarios():
         "api-pwrbtn": "API power-button",
         "api-snapshot": "API ticker ticks=40",
         "api-migrate": "API ticker ticks=40",
+        "api-diff": "API ticker ticks=40",
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
@@ -657,6 +686,23 @@ def test_snapshot_restores_into_a_new_process(nested):
     assert second == list(range(first[-1] + 1, 41)), r.explain()  # no reset, none lost
     sizes = [l for l in other if l.startswith("snapshot_bytes=")]
     assert sizes, r.explain()
+
+
+def test_diff_snapshot_applied_to_the_full_one_restores(nested):
+    """Full, then diff (only the pages written since), rebase-snap, restore: the ticks go on."""
+    r = scenario(nested, "api-diff")
+    calls, other = api_calls(r)
+    statuses = [c[0] for c in calls]
+    # GET /, 4 x config, start, pause, full, resume, pause, diff; load, GET /.
+    assert statuses == [200] + [204] * 10 + [200], r.explain()
+    assert "rebase rc=0" in other, r.explain()
+    blocks = dict(kv.split("=") for kv in [l for l in other if l.startswith("base_blocks")][0].split())
+    assert int(blocks["diff_blocks"]) < int(blocks["base_blocks"]), r.explain()
+    assert r.returncode == 0 and r.passed("ticker"), r.explain()
+    before, after = r.stdout.split("=== restored")
+    first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]
+    second = [int(l.split()[1]) for l in after.splitlines() if l.startswith("TICK ")]
+    assert second == list(range(first[-1] + 1, 41)), r.explain()
 
 
 def test_migration_moves_the_running_guest(nested):

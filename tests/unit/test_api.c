@@ -234,7 +234,7 @@ static void test_bad_requests(void **state)
 		{ "PUT", "/snapshot/create",
 		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": "
 		  "\"Diff\"}",
-		  "diff snapshots are not supported" },
+		  "diff snapshots need dirty page tracking" },
 		{ "PUT", "/snapshot/create",
 		  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": "
 		  "\"Half\"}",
