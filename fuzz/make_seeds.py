@@ -68,10 +68,27 @@ def console_seeds():
             "no-buffers": bytes([0]) + record(b"x" * 200, 3)}
 
 
+def snapshot_seeds():
+    """Snapshot bodies (fuzz_snapshot wraps them in a valid header): records of a VM."""
+    def rec(tag, inst, data):
+        return struct.pack("<IIQ", int.from_bytes(tag, "little"), inst, len(data)) + data \
+            + b"\0" * (-len(data) % 8)
+    desc = (b'{"kernel":"/k","initrd":null,"cmdline":"console=ttyS0","cpus":2,"mem_mib":64,'
+            b'"hugepages":false,"serial":0,"serial_given":false,"serial_path":null,'
+            b'"console_virtio":false,"track_dirty_pages":true,"devices":[{"kind":0,"id":"rootfs",'
+            b'"path":"/r","root":true,"readonly":false,"direct":false,"serial":null,"bw":0,'
+            b'"ops":0},{"kind":2,"id":"eth0","tap":"tap0","mac":"06:00:00:00:00:01","bw":0,'
+            b'"ops":0},{"kind":4,"id":null,"cid":3,"uds":"/v.sock"},{"kind":1,"id":null}]}')
+    body = rec(b"CONF", 0, desc) + rec(b"RAMS", 0, struct.pack("<Q", 64 << 20)) \
+        + rec(b"REGS", 0, bytes(144))
+    return {"vm": bytes([0]) + body, "empty": bytes([0])}
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     build = pathlib.Path(os.environ.get("BUILD", "build"))
     seeds = {"vsock": vsock_seeds(), "net": net_seeds(), "console": console_seeds(),
+             "snapshot": snapshot_seeds(),
              "virtqueue": {"two-chains": virtqueue_seed(16, [1, 3]),
                            "full-ring": virtqueue_seed(8, [1] * 8)}}
     for target, files in seeds.items():
