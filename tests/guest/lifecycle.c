@@ -1,6 +1,10 @@
 /*
  * Tests for the VM's lifecycle as the API drives it.
  *
+ * memhog: a busy guest for migration benchmarks: from ring 3 (native
+ * speed on any KVM host) writes one word into every page of `iters` MiB of
+ * RAM from 64 MiB up (default 32), over and over, forever.
+ *
  * ticker: prints "TICK <n>" every 100 ms of guest timer time, `ticks` times
  * (default 50). While the VM is paused no line comes; after a resume the
  * count goes on from where it was.
@@ -57,6 +61,28 @@ void test_power_button(void)
 		test_pass("power-button");
 	else
 		test_fail("power-button", "no interrupt on GSI %u in 30 s", GED_GSI);
+}
+
+#define MEMHOG_BASE	   (64ULL << 20)
+#define MEMHOG_DEFAULT_MIB 32
+
+static void memhog_user(void *arg)
+{
+	volatile uint64_t *ram = (volatile uint64_t *)(uintptr_t)MEMHOG_BASE;
+	uint64_t pages = *(const uint64_t *)arg * 256;
+
+	for (uint64_t round = 1;; round++)
+		for (uint64_t i = 0; i < pages; i++)
+			ram[i * 512] = round;
+}
+
+void test_memhog(void)
+{
+	static uint64_t mib;
+
+	mib = config.iters ? config.iters : MEMHOG_DEFAULT_MIB;
+	gprintf("READY memhog mib=%llu\n", (unsigned long long)mib);
+	user_call(memhog_user, &mib, user_stack_top);
 }
 
 void test_ticker(void)

@@ -47,6 +47,7 @@ static const struct {
 	{ "virtio-console", test_virtio_console },
 	{ "virtio-vsock", test_virtio_vsock },
 	{ "ticker", test_ticker },
+	{ "memhog", test_memhog },
 	{ "ctrl-alt-del", test_ctrl_alt_del },
 	{ "hostile", test_hostile },
 	{ "power-button", test_power_button },
