@@ -51,6 +51,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_DISK,
 	OPT_RNG,
+	OPT_BOOT_TIMER,
 	OPT_VSOCK,
 	OPT_NET,
 	OPT_API_SOCK,
@@ -71,6 +72,7 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP },
 	{ "help", no_argument, NULL, 'h' },
@@ -83,6 +85,7 @@ static void usage(FILE *out)
 		"Usage: ember run --kernel PATH [options]   boot a VM from flags\n"
 		"       ember --api-sock PATH [--id ID] [--config-file FILE] [--no-api]\n"
 		"             [--level LEVEL] [--log-path PATH] [--metrics-path PATH]\n"
+		"             [--boot-timer]\n"
 		"                                           Firecracker-compatible API mode\n"
 		"       ember host-check                    can this host run ember?\n"
 		"       ember rebase-snap --base-file MEM --diff-file DIFF\n"
@@ -106,6 +109,8 @@ static void usage(FILE *out)
 		"                       a virtio-net device over a tap (repeatable);\n"
 		"                       bw (bytes/s) and pps limit each direction\n"
 		"  --rng                a virtio-rng entropy device\n"
+		"  --boot-timer         log the guest's boot time when it writes 123 to\n"
+		"                       port 0x3f0 (Firecracker's boot timer; info level)\n"
 		"  --vsock cid=N[,uds=PATH]\n"
 		"                       a virtio-vsock device, guest address N (3 and up).\n"
 		"                       With uds: host programs connect to PATH and send\n"
@@ -229,6 +234,9 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 		if (vm_config_add_rng(cfg, &err) < 0)
 			return usage_error("%s", err.msg);
 		return 0;
+	case OPT_BOOT_TIMER:
+		cfg->boot_timer = true;
+		return 0;
 	case OPT_VSOCK:
 		if (vm_config_add_vsock(cfg, arg, &err) < 0)
 			return usage_error("%s", err.msg);
@@ -283,6 +291,7 @@ static int report_result(const struct vmm_result *res)
 struct api_opts {
 	const char *sock, *id, *config, *level, *log_path, *metrics_path;
 	bool no_api;
+	bool boot_timer;
 	bool start_now; /* boot at once (flags or a config file), the API serves it */
 };
 
@@ -330,7 +339,7 @@ enum {
 	API_OPT_LOG_PATH,
 	API_OPT_SECCOMP,
 	API_OPT_METRICS,
-	API_OPT_LATER
+	API_OPT_BOOT_TIMER,
 };
 
 static const struct option api_options[] = {
@@ -341,7 +350,7 @@ static const struct option api_options[] = {
 	{ "level", required_argument, NULL, API_OPT_LEVEL },
 	{ "log-path", required_argument, NULL, API_OPT_LOG_PATH },
 	{ "seccomp-level", required_argument, NULL, API_OPT_SECCOMP },
-	{ "boot-timer", no_argument, NULL, API_OPT_LATER },
+	{ "boot-timer", no_argument, NULL, API_OPT_BOOT_TIMER },
 	{ "metrics-path", required_argument, NULL, API_OPT_METRICS },
 	{ NULL, 0, NULL, 0 },
 };
@@ -373,6 +382,9 @@ static int api_option(struct api_opts *o, int opt, const char *arg, const char *
 		return set_seccomp_level(arg);
 	case API_OPT_METRICS:
 		o->metrics_path = arg;
+		return 0;
+	case API_OPT_BOOT_TIMER:
+		o->boot_timer = true;
 		return 0;
 	default:
 		return usage_error("--%s is not supported by this build", name);
@@ -532,6 +544,7 @@ static int cmd_api(int argc, char **argv)
 	if (ret == 0 && o.config)
 		ret = api_load_config(&cfg, o.config, &err);
 	o.start_now = o.config != NULL;
+	cfg.boot_timer = o.boot_timer;
 	if (ret == 0)
 		ret = api_serve(&o, &cfg, &res, &err);
 	vm_config_fini(&cfg);

@@ -81,6 +81,7 @@ struct vm_config {
 	struct vm_device *devices;
 	unsigned int nr_devices;
 	bool track_dirty_pages; /* machine-config: for diff snapshots */
+	bool boot_timer;	/* --boot-timer: log the guest's boot time (port 0x3f0) */
 };
 
 void vm_config_init(struct vm_config *c);

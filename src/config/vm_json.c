@@ -704,6 +704,7 @@ struct json_object *vm_json_state_dump(const struct vm_config *c)
 	add_string(o, "serial_path", c->serial_path);
 	add_bool(o, "console_virtio", c->console_virtio);
 	add_bool(o, "track_dirty_pages", c->track_dirty_pages);
+	add_bool(o, "boot_timer", c->boot_timer);
 	for (unsigned int i = 0; i < c->nr_devices; i++)
 		json_object_array_add(devs, state_device(&c->devices[i]));
 	json_object_object_add(o, "devices", devs);
@@ -791,9 +792,10 @@ static int state_device_load(struct vm_config *c, struct json_object *o, struct 
 static int state_top(struct vm_config *c, struct json_object *o, struct err *err)
 {
 	uint64_t cpus = 0, serial = 0;
-	int ret = CHECK(o, "snapshot", "kernel:s!", "initrd:s", "cmdline:s", "cpus:i!",
-			"mem_mib:i!", "hugepages:b!", "serial:i!", "serial_given:b!",
-			"serial_path:s", "console_virtio:b!", "track_dirty_pages:b!", "devices:a!");
+	int ret =
+		CHECK(o, "snapshot", "kernel:s!", "initrd:s", "cmdline:s", "cpus:i!", "mem_mib:i!",
+		      "hugepages:b!", "serial:i!", "serial_given:b!", "serial_path:s",
+		      "console_virtio:b!", "track_dirty_pages:b!", "boot_timer:b", "devices:a!");
 
 	if (ret == 0)
 		ret = dup_string(o, "kernel", &c->kernel_path, err);
@@ -818,6 +820,7 @@ static int state_top(struct vm_config *c, struct json_object *o, struct err *err
 	c->serial_given = get_bool(o, "serial_given");
 	c->console_virtio = get_bool(o, "console_virtio");
 	c->track_dirty_pages = get_bool(o, "track_dirty_pages");
+	c->boot_timer = get_bool(o, "boot_timer");
 	return ret;
 }
 

@@ -140,6 +140,7 @@ void test_virtio_console(void);
 void test_virtio_vsock(void);
 void test_ticker(void);
 void test_memhog(void);
+void test_boot_timer(void);
 void test_ctrl_alt_del(void);
 void test_hostile(void);
 void test_power_button(void);

@@ -48,6 +48,7 @@ static const struct {
 	{ "virtio-vsock", test_virtio_vsock },
 	{ "ticker", test_ticker },
 	{ "memhog", test_memhog },
+	{ "boot-timer", test_boot_timer },
 	{ "ctrl-alt-del", test_ctrl_alt_del },
 	{ "hostile", test_hostile },
 	{ "power-button", test_power_button },

@@ -70,7 +70,6 @@ def test_a_file_at_the_socket_path_is_refused(tmp_path):
     (["--no-api"], "--no-api needs --config-file"),
     (["--api-sock"], "needs a value"),
     (["--api-sock", "/tmp/x", "--bogus"], "unknown option '--bogus'"),
-    (["--api-sock", "/tmp/x", "--boot-timer"], "--boot-timer is not supported"),
     (["--api-sock", "/tmp/x", "--id", "x" * 65], "--id must be 1 to 64"),
 ])
 def test_bad_flags(args, message):
@@ -604,3 +603,16 @@ def test_a_whole_stream_without_kvm_is_refused_to_the_sender(api, tmp_path):
     kind, _, length = struct.unpack("<IIQ", result["answer"][:16])
     code = struct.unpack("<I", result["answer"][16:20])[0]
     assert kind == 6 and code != 0 and b"/dev/kvm" in result["answer"][20:], result
+
+
+@pytest.mark.usefixtures("kvm")
+def test_boot_timer_logs_the_guest_boot_time():
+    r = run_ember(["run", "--kernel", GUEST_ELF, "--memory", "64", "--boot-timer", "--log-level",
+                   "info", "--cmdline", "test=boot-timer exit=poweroff"], timeout=60)
+    assert r.returncode == 0 and r.passed("boot-timer"), r.explain()
+    assert re.search(r"Guest-boot-time = +\d+ us \d+ ms, +\d+ CPU us \d+ CPU ms", r.stderr), \
+        r.explain()
+    # Without the flag the port is not there: nothing is logged.
+    r = run_ember(["run", "--kernel", GUEST_ELF, "--memory", "64", "--log-level", "info",
+                   "--cmdline", "test=boot-timer exit=poweroff"], timeout=60)
+    assert r.returncode == 0 and "Guest-boot-time" not in r.stderr, r.explain()

@@ -379,6 +379,7 @@ def scenarios():
         "net": guest("virtio-net net_ip=10.0.0.2 net_pings=3",
                      extra="--net tap=tap0,mac=06:00:ac:10:00:02"),
         "pvh": guest("hello,serial,cmdline,rtc", exit="poweroff"),
+        "boot-timer": guest("boot-timer", exit="poweroff", extra="--boot-timer --log-level info"),
         "elf64": guest("hello,cmdline", kernel="guest-nopvh.elf"),
         "bzimage": guest("hello,cmdline", kernel="guest.bzImage"),
         "smp": guest("smp", exit="poweroff", extra="--cpus 4"),
@@ -703,6 +704,13 @@ def test_diff_snapshot_applied_to_the_full_one_restores(nested):
     first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]
     second = [int(l.split()[1]) for l in after.splitlines() if l.startswith("TICK ")]
     assert second == list(range(first[-1] + 1, 41)), r.explain()
+
+
+def test_boot_timer_logs_the_guest_boot_time(nested):
+    r = scenario(nested, "boot-timer")
+    assert r.returncode == 0 and r.passed("boot-timer"), r.explain()
+    assert re.search(r"Guest-boot-time = +\d+ us \d+ ms, +\d+ CPU us \d+ CPU ms", r.stderr), \
+        r.explain()
 
 
 def test_migration_moves_the_running_guest(nested):

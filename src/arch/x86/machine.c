@@ -127,7 +127,7 @@ static int x86_serial_out_fd(struct x86_machine *m, const struct vm_config *cfg,
 	return 0;
 }
 
-static int x86_create_devices(struct vm *vm, struct x86_machine *m, int out_fd)
+static int x86_create_devices(struct vm *vm, struct x86_machine *m, int out_fd, bool boot_timer)
 {
 	struct serial_config sc = {
 		.port = PORT_COM1,
@@ -154,6 +154,11 @@ static int x86_create_devices(struct vm *vm, struct x86_machine *m, int out_fd)
 		ret = acpi_pm_create(vm, PORT_ACPI_PM, &m->acpi_pm);
 	if (ret == 0)
 		ret = bus_register(&vm->pio_bus, PORT_POST, 1, &sink_ops, NULL);
+	if (ret == 0 && boot_timer) {
+		boot_timer_init(&m->boot_timer);
+		ret = bus_register(&vm->pio_bus, BOOT_TIMER_PORT, 1, &boot_timer_ops,
+				   &m->boot_timer);
+	}
 	return ret;
 }
 
@@ -179,7 +184,7 @@ int arch_machine_create(struct vm *vm, const struct vm_config *cfg, struct err *
 	ret = x86_serial_out_fd(m, cfg, &out_fd, err);
 	if (ret < 0)
 		return ret;
-	ret = x86_create_devices(vm, m, out_fd);
+	ret = x86_create_devices(vm, m, out_fd, cfg->boot_timer);
 	if (ret < 0)
 		return err_set(err, ret, "cannot create the platform devices: %s", strerror(-ret));
 	vm->console = (struct console_in){ .push = x86_serial_push,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <linux/kvm.h>
 
+#include "devices/boot_timer.h"
 #include "virtio/placement.h"
 
 struct serial;
@@ -28,6 +29,7 @@ struct x86_machine {
 	struct i8042 *i8042;
 	struct rtc *rtc;
 	struct acpi_pm *acpi_pm;
+	struct boot_timer boot_timer; /* on the bus with --boot-timer only */
 	struct virtio_devices virtio;
 };
 
