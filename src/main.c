@@ -275,8 +275,17 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
 	return 0;
 }
 
+static const char *const stop_names[] = {
+	[VM_STOP_RESET] = "reset", [VM_STOP_POWEROFF] = "poweroff",
+	[VM_STOP_QUIT] = "quit",   [VM_STOP_SIGNAL] = "signal",
+	[VM_STOP_ERROR] = "error", [VM_STOP_MIGRATED] = "migrated",
+};
+
 static int report_result(const struct vmm_result *res)
 {
+	/* The last line of the log: how a manager that did not start us learns the outcome. */
+	if (res->reason < ARRAY_SIZE(stop_names) && stop_names[res->reason])
+		log_info("the VM stopped: %s", stop_names[res->reason]);
 	switch (res->reason) {
 	case VM_STOP_ERROR:
 		fprintf(stderr, "ember: %s\n", res->msg[0] ? res->msg : "the VM failed");

@@ -302,6 +302,57 @@ run_snap() {
 	*) migrate_and_fail "$marker" ;;
 	esac
 }
+# emberd and emberctl: each command's output and status follow a
+# "### COMMAND" line in the scenario's output.
+mgr() {
+	echo "### $*" >> /tmp/manager.out
+	/work/emberctl "$@" >> /tmp/manager.out 2>&1
+	echo "rc=$?" >> /tmp/manager.out
+}
+mgr_def() {
+	echo "{\\"name\\": \\"$1\\", \\"boot-source\\": {\\"kernel_image_path\\": \\"/work/guest.elf\\", \\"boot_args\\": \\"test=$2 exit=poweroff\\"}, \\"machine-config\\": {\\"vcpu_count\\": 1, \\"mem_size_mib\\": 64}}" > /tmp/mgr/$1.json
+	mgr define /tmp/mgr/$1.json
+}
+mgr_daemon() {
+	/work/emberd --state-dir /tmp/mgr/state --socket /tmp/mgr/d.sock --foreground >> /tmp/manager.err 2>&1 &
+	dpid=$!
+	for i in $(seq 100); do [ -S /tmp/mgr/d.sock ] && break; sleep 0.1; done
+}
+run_manager() {
+	name=manager
+	mkdir -p /tmp/mgr
+	export EMBER_SOCKET=/tmp/mgr/d.sock
+	: > /tmp/manager.out
+	mgr_daemon
+	mgr host-check
+	mgr_def ticking "ticker ticks=100000"
+	mgr_def button power-button
+	mgr start ticking
+	mgr --json info ticking
+	mgr suspend ticking
+	mgr --json list
+	mgr resume ticking
+	mgr snapshot ticking s1
+	mgr destroy ticking
+	mgr restore ticking s1
+	mgr --json list
+	kill $dpid; wait $dpid
+	mgr_daemon
+	mgr --json list --all
+	kill -9 $(/work/emberctl --json info ticking | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
+	sleep 1
+	mgr --json info ticking
+	mgr start button
+	sleep 3
+	mgr shutdown button --timeout 60
+	mgr start ticking
+	mgr shutdown ticking --timeout 3
+	mgr --json list --all
+	kill $dpid; wait $dpid
+	echo "### events" >> /tmp/manager.out
+	cat /tmp/mgr/state/events.log >> /tmp/manager.out
+	report manager 0
+}
 run_api() {
 	name=$1; tests=$2
 	rm -f /tmp/api.sock
@@ -391,6 +442,7 @@ def scenarios():
         "api-snapshot": "API ticker ticks=40",
         "api-migrate": "API ticker ticks=40",
         "api-diff": "API ticker ticks=40",
+        "manager": "MANAGER",
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
@@ -444,6 +496,7 @@ def outer_initramfs(path, debian_root, disks):
                               for m in LINUX_MODULES]
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(
+        "run_manager\n" if a == "MANAGER" else
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
         if a.startswith(("SNAP ", "MIGRATE ", "FAILMIGRATE ")) else
@@ -453,6 +506,8 @@ def outer_initramfs(path, debian_root, disks):
     work = {"ember": (EMBER.read_bytes(), 0o100755), "guest.elf": (GUEST_ELF.read_bytes(), 0),
             "vsock-peer": (VSOCK_PEER.read_bytes(), 0o100755),
             "api-call": (API_CALL.read_bytes(), 0o100755),
+            "emberd": ((EMBER.parent / "emberd").read_bytes(), 0o100755),
+            "emberctl": ((EMBER.parent / "emberctl").read_bytes(), 0o100755),
             "guest-nopvh.elf": (GUEST_NOPVH.read_bytes(), 0),
             "guest.bzImage": (GUEST_BZIMAGE.read_bytes(), 0),
             "bzImage": (kernel_image(debian_root).read_bytes(), 0),
@@ -704,6 +759,49 @@ def test_diff_snapshot_applied_to_the_full_one_restores(nested):
     first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]
     second = [int(l.split()[1]) for l in after.splitlines() if l.startswith("TICK ")]
     assert second == list(range(first[-1] + 1, 41)), r.explain()
+
+
+def manager_steps(text):
+    """[(command, output, rc)] from the manager scenario's '### COMMAND' sections."""
+    steps = []
+    for block in text.split("### ")[1:]:
+        head, _, body = block.partition("\n")
+        lines = body.rstrip("\n").split("\n")
+        rc = int(lines[-1][3:]) if lines and lines[-1].startswith("rc=") else None
+        steps.append((head, "\n".join(lines[:-1] if rc is not None else lines), rc))
+    return steps
+
+
+def test_manager_runs_a_small_fleet(nested):
+    """emberd and emberctl with real VMs: lifecycle, snapshot and restore, a restart of
+    emberd with a VM running, a crash noticed, shutdown honoured and ignored."""
+    import json
+    r = scenario(nested, "manager")
+    steps = manager_steps(r.stdout)
+    by = {}
+    for cmd, out, rc in steps:
+        by.setdefault(cmd, []).append((out, rc))
+    failed = [(c, o) for c, o, rc in steps if rc not in (0, None) and c != "host-check"]
+    assert not failed, r.explain()
+    info = json.loads(by["--json info ticking"][0][0])
+    assert info["state"] == "running" and [v["vcpu"] for v in info["vcpus"]] == [0], r.explain()
+    assert json.loads(by["--json list"][0][0])[0]["state"] == "paused", r.explain()
+    assert json.loads(by["--json list"][1][0])[0]["state"] == "running", r.explain()
+    after_restart = {v["name"]: v["state"] for v in json.loads(by["--json list --all"][0][0])}
+    assert after_restart == {"ticking": "running", "button": "shut off"}, r.explain()
+    assert json.loads(by["--json info ticking"][1][0])["state"] == "crashed", r.explain()
+    assert by["shutdown button --timeout 60"][0][0] == "VM 'button' shut down", r.explain()
+    assert by["shutdown ticking --timeout 3"][0][0] == \
+        "VM 'ticking' did not shut down in time: destroyed", r.explain()
+    assert "PASS  /dev/kvm" in by["host-check"][0][0], r.explain()
+    events = [json.loads(l) for l in r.stdout.split("### events\n")[1].splitlines()
+              if l.startswith("{")]
+    assert [(e["event"], e["vm"]) for e in events] == [
+        ("defined", "ticking"), ("defined", "button"), ("started", "ticking"),
+        ("paused", "ticking"), ("resumed", "ticking"), ("snapshot", "ticking"),
+        ("destroyed", "ticking"), ("restored", "ticking"), ("crashed", "ticking"),
+        ("started", "button"), ("shutdown", "button"), ("started", "ticking"),
+        ("destroyed", "ticking")], r.explain()
 
 
 def test_boot_timer_logs_the_guest_boot_time(nested):

@@ -1,0 +1,884 @@
+/*
+ * emberd's VMs and the commands on them. A definition is ember's config
+ * file (Firecracker's format) plus "name" and "autostart"; emberd boots it
+ * by handing the config part to `ember --config-file`, and drives the running
+ * VM through ember's API socket.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/vm_json.h"
+#include "manager/emberd.h"
+#include "manager/httpc.h"
+#include "manager/store.h"
+#include "util/log.h"
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS	 5000
+#define API_TIMEOUT_S	 30
+
+static const char *const state_names[] = {
+	[MVM_SHUTOFF] = "shut off",
+	[MVM_RUNNING] = "running",
+	[MVM_PAUSED] = "paused",
+	[MVM_CRASHED] = "crashed",
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct mvm *mvm_find(struct emberd *d, const char *name)
+{
+	for (struct mvm *m = d->vms; m; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+static bool mvm_active(const struct mvm *m)
+{
+	return m->state == MVM_RUNNING || m->state == MVM_PAUSED;
+}
+
+/* "DIR/run/NAME/FILE" */
+static char *run_path(const struct mvm *m, const char *file)
+{
+	return store_path(m->d->dir, "run/%s%s%s", m->name, file ? "/" : "", file ? file : "");
+}
+
+/* --- definitions -------------------------------------------------------------- */
+
+/* The manager's own keys; the rest is ember's config file. */
+static bool manager_key(const char *key)
+{
+	return !strcmp(key, "name") || !strcmp(key, "autostart");
+}
+
+static struct json_object *ember_config(struct json_object *def)
+{
+	struct json_object *cfg = json_object_new_object();
+
+	json_object_object_foreach(def, key, val)
+	{
+		if (!manager_key(key))
+			json_object_object_add(cfg, key, json_object_get(val));
+	}
+	return cfg;
+}
+
+static int no_logger_here(const char *key, struct json_object *o, void *ctx, struct err *err)
+{
+	return err_set(err, -EINVAL, "'%s' is emberd's to set (see the VM's run directory)", key);
+}
+
+static int check_def(struct json_object *def, struct err *err)
+{
+	static const char *const later[] = { "network", "limits", "vcpu_pinning" };
+	struct json_object *name, *cfg;
+	struct vm_config vc;
+	int ret;
+
+	if (!json_object_is_type(def, json_type_object))
+		return err_set(err, -EINVAL, "a definition is a JSON object");
+	if (!json_object_object_get_ex(def, "name", &name) ||
+	    !json_object_is_type(name, json_type_string) ||
+	    !mgr_name_ok(json_object_get_string(name)))
+		return err_set(err, -EINVAL,
+			       "'name' must be 1 to 64 of letters, digits, '_', '.' and '-'");
+	if (json_object_object_get(def, "autostart") &&
+	    !json_object_is_type(json_object_object_get(def, "autostart"), json_type_boolean))
+		return err_set(err, -EINVAL, "'autostart' must be a boolean");
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+		if (json_object_object_get_ex(def, later[i], NULL))
+			return err_set(err, -ENOTSUP, "'%s' is not supported by this emberd yet",
+				       later[i]);
+	cfg = ember_config(def);
+	vm_config_init(&vc);
+	ret = vm_json_config_file(&vc, cfg, no_logger_here, NULL, err);
+	vm_config_fini(&vc);
+	json_object_put(cfg);
+	if (ret < 0)
+		err_prefix(err, "definition '%s': ", json_object_get_string(name));
+	return ret;
+}
+
+static int save_def(struct emberd *d, const char *name, struct json_object *def, struct err *err)
+{
+	char *path = store_path(d->dir, "vms/%s.json", name);
+	int ret = path ? store_write_json(path, def, err) : err_set(err, -ENOMEM, "out of memory");
+
+	free(path);
+	return ret;
+}
+
+static struct mvm *mvm_new(struct emberd *d, const char *name, struct json_object *def)
+{
+	struct mvm *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->d = d;
+	snprintf(m->name, sizeof(m->name), "%.*s", MGR_NAME_MAX, name);
+	m->def = def;
+	m->proc.pidfd = -1;
+	m->exit_h.fd = -1;
+	m->next = d->vms;
+	d->vms = m;
+	return m;
+}
+
+static void mvm_free(struct emberd *d, struct mvm *m)
+{
+	struct mvm **pp = &d->vms;
+
+	while (*pp != m)
+		pp = &(*pp)->next;
+	*pp = m->next;
+	json_object_put(m->def);
+	free(m);
+}
+
+/* --- the ember process ------------------------------------------------------------ */
+
+static void mvm_exited(struct ev_handler *h, uint32_t events);
+
+static void mvm_watch(struct mvm *m)
+{
+	m->exit_h = (struct ev_handler){ .fd = m->proc.pidfd, .cb = mvm_exited };
+	if (evloop_add(&m->d->loop, &m->exit_h, EPOLLIN) < 0)
+		log_warn("%s: cannot watch its process: %s", m->name, strerror(errno));
+}
+
+static void save_runtime(struct mvm *m)
+{
+	struct json_object *o = json_object_new_object();
+	struct err err = { { 0 } };
+	char *path = run_path(m, "state.json");
+
+	json_object_object_add(o, "pid", json_object_new_int(m->proc.pid));
+	json_object_object_add(o, "start_time", json_object_new_int64((int64_t)m->proc.start_time));
+	json_object_object_add(o, "log_from", json_object_new_int64((int64_t)m->log_from));
+	if (!path || store_write_json(path, o, &err) < 0)
+		log_warn("%s: cannot save its state: %s", m->name, err.msg);
+	free(path);
+	json_object_put(o);
+}
+
+/* How it ended: the exit status of our child, else what ember logged. */
+static bool ended_well(struct mvm *m, int status, char **why)
+{
+	char *log = run_path(m, "ember.log"), *end;
+	bool ok;
+
+	if (status >= 0) {
+		ok = status == 0;
+		if (!ok && asprintf(why, "ember's exit status %d", status) < 0)
+			*why = NULL;
+		free(log);
+		return ok;
+	}
+	end = log ? vmproc_logged_end(log, m->log_from) : NULL;
+	free(log);
+	ok = end && strcmp(end, "error") && strcmp(end, "signal");
+	if (!ok && asprintf(why, "ember ended: %s", end ? end : "no reason logged") < 0)
+		*why = NULL;
+	if (end && !strcmp(end, "migrated"))
+		ok = true;
+	free(end);
+	return ok;
+}
+
+/* The process is gone: settle the state, tell everyone, tidy the run directory. */
+static void mvm_settle(struct mvm *m, int status)
+{
+	char *why = NULL, *path;
+	bool well = ended_well(m, status, &why);
+	const char *event = m->stopping ? m->stop_event : well ? "shutdown" : "crashed";
+
+	m->state = m->stopping || well ? MVM_SHUTOFF : MVM_CRASHED;
+	m->stopping = false;
+	m->proc = (struct vmproc){ .pidfd = -1 };
+	path = run_path(m, "state.json");
+	if (path)
+		unlink(path);
+	free(path);
+	path = run_path(m, "api.sock");
+	if (path)
+		unlink(path);
+	free(path);
+	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
+	free(why);
+}
+
+static void mvm_exited(struct ev_handler *h, uint32_t events)
+{
+	struct mvm *m = container_of(h, struct mvm, exit_h);
+
+	(void)events;
+	evloop_del(&m->d->loop, &m->exit_h);
+	mvm_settle(m, vmproc_reap(&m->proc));
+}
+
+static char *last_log_line(struct mvm *m)
+{
+	char *path = run_path(m, "ember.log"), buf[4096] = { 0 }, *line;
+	FILE *f = path ? fopen(path, "re") : NULL;
+	long size;
+
+	free(path);
+	if (!f)
+		return strdup("no log");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0, SEEK_SET);
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+	fclose(f);
+	while (strlen(buf) && buf[strlen(buf) - 1] == '\n')
+		buf[strlen(buf) - 1] = '\0';
+	line = strrchr(buf, '\n');
+	return strdup(line ? line + 1 : buf);
+}
+
+/* A disk written by one running VM is used by no other. */
+static int check_disks(struct emberd *d, struct mvm *m, struct err *err)
+{
+	struct json_object *mine = json_object_object_get(m->def, "drives");
+
+	for (size_t i = 0; mine && i < json_object_array_length(mine); i++) {
+		struct json_object *a = json_object_array_get_idx(mine, i);
+		const char *pa = json_object_get_string(json_object_object_get(a, "path_on_host"));
+		char ra[PATH_MAX];
+		bool a_ro = json_object_get_boolean(json_object_object_get(a, "is_read_only"));
+
+		if (!pa || !realpath(pa, ra))
+			continue; /* ember says what is wrong with it */
+		for (struct mvm *o = d->vms; o; o = o->next) {
+			struct json_object *theirs = json_object_object_get(o->def, "drives");
+
+			for (size_t j = 0; o != m && mvm_active(o) && theirs &&
+					   j < json_object_array_length(theirs);
+			     j++) {
+				struct json_object *b = json_object_array_get_idx(theirs, j);
+				const char *pb = json_object_get_string(
+					json_object_object_get(b, "path_on_host"));
+				bool b_ro = json_object_get_boolean(
+					json_object_object_get(b, "is_read_only"));
+				char rb[PATH_MAX];
+
+				if (pb && realpath(pb, rb) && !strcmp(ra, rb) && !(a_ro && b_ro))
+					return err_set(err, -EBUSY,
+						       "disk '%s' is in use by VM '%s'", pa,
+						       o->name);
+			}
+		}
+	}
+	return 0;
+}
+
+static int prepare_run_dir(struct mvm *m, struct err *err)
+{
+	char *dir = run_path(m, NULL), *cfg = run_path(m, "config.json"),
+	     *sock = run_path(m, "api.sock");
+	struct json_object *c = ember_config(m->def);
+	int ret = 0;
+
+	if (!dir || !cfg || !sock)
+		ret = err_set(err, -ENOMEM, "out of memory");
+	else if (strlen(sock) >= 108)
+		ret = err_set(err, -ENAMETOOLONG,
+			      "the VM's socket path '%s' is too long: use a shorter --state-dir",
+			      sock);
+	else if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		ret = err_set(err, -errno, "'%s': %s", dir, strerror(errno));
+	if (ret == 0) {
+		unlink(sock);
+		ret = store_write_json(cfg, c, err);
+	}
+	json_object_put(c);
+	free(dir);
+	free(cfg);
+	free(sock);
+	return ret;
+}
+
+/* ember with the VM's API socket and log; with `boot` it boots the config file at once. */
+static int spawn_ember(struct mvm *m, bool boot, struct err *err)
+{
+	char *sock = run_path(m, "api.sock"), *cfg = run_path(m, "config.json"),
+	     *log = run_path(m, "ember.log"), *out = run_path(m, "console.log");
+	char *argv[] = {
+		m->d->ember,  "--api-sock", sock,      "--id", m->name,
+		"--log-path", log,	    "--level", "Info", boot ? "--config-file" : NULL,
+		cfg,	      NULL
+	};
+	struct stat st;
+	int ret;
+
+	m->log_from = log && stat(log, &st) == 0 ? (uint64_t)st.st_size : 0;
+	ret = sock && cfg && log && out ? vmproc_spawn(argv, out, log, &m->proc, err)
+					: err_set(err, -ENOMEM, "out of memory");
+
+	if (ret == 0) {
+		ret = vmproc_wait_api(&m->proc, sock, START_TIMEOUT_MS, !boot, err);
+		if (ret < 0) {
+			char *line = last_log_line(m);
+
+			vmproc_stop(&m->proc, 0);
+			err->msg[0] = '\0'; /* ember's own last word says more */
+			err_set(err, ret, "%s", line ? line : "ember did not start");
+			free(line);
+		}
+	}
+	free(sock);
+	free(cfg);
+	free(log);
+	free(out);
+	return ret;
+}
+
+static void mvm_running(struct mvm *m, const char *event)
+{
+	m->state = MVM_RUNNING;
+	m->started_ms = mono_ms();
+	mvm_watch(m);
+	save_runtime(m);
+	emberd_event(m->d, event, m->name, NULL);
+}
+
+static int mvm_start(struct mvm *m, struct err *err)
+{
+	int ret;
+
+	if (mvm_active(m))
+		return err_set(err, -EALREADY, "VM '%s' is already %s", m->name,
+			       state_names[m->state]);
+	ret = check_disks(m->d, m, err);
+	if (ret == 0)
+		ret = prepare_run_dir(m, err);
+	if (ret == 0)
+		ret = spawn_ember(m, true, err);
+	if (ret < 0) {
+		err_prefix(err, "cannot start '%s': ", m->name);
+		return ret;
+	}
+	mvm_running(m, "started");
+	return 0;
+}
+
+/* One call to the VM's ember; a non-2xx answer is an error with ember's fault message. */
+static int mvm_api(struct mvm *m, const char *method, const char *path, const char *body,
+		   struct json_object **out, struct err *err)
+{
+	char *sock = run_path(m, "api.sock"), *reply = NULL;
+	int status = sock ? httpc_call(sock, method, path, body, &reply, API_TIMEOUT_S) : -ENOMEM;
+	struct json_object *o = reply && reply[0] ? json_tokener_parse(reply) : NULL;
+	int ret = 0;
+
+	free(sock);
+	if (status < 0)
+		ret = err_set(err, status, "VM '%s': its ember does not answer: %s", m->name,
+			      strerror(-status));
+	else if (status >= 300)
+		ret = err_set(err, -EIO, "VM '%s': %s", m->name,
+			      o ? json_object_get_string(json_object_object_get(o, "fault_message"))
+				: "refused");
+	if (ret == 0 && out)
+		*out = json_object_get(o);
+	json_object_put(o);
+	free(reply);
+	return ret;
+}
+
+static int mvm_destroy(struct mvm *m, const char *event)
+{
+	int status;
+
+	if (!mvm_active(m))
+		return -EINVAL;
+	m->stopping = true;
+	m->stop_event = event;
+	evloop_del(&m->d->loop, &m->exit_h);
+	status = vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+	mvm_settle(m, status);
+	return 0;
+}
+
+/* --- commands ---------------------------------------------------------------------- */
+
+static const char *arg_string(struct json_object *args, const char *key)
+{
+	struct json_object *v = args ? json_object_object_get(args, key) : NULL;
+
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static struct mvm *arg_vm(struct emberd *d, struct json_object *args, struct err *err)
+{
+	const char *name = arg_string(args, "name");
+	struct mvm *m = name ? mvm_find(d, name) : NULL;
+
+	if (!name)
+		err_set(err, -EINVAL, "'name' is required");
+	else if (!m)
+		err_set(err, -ENOENT, "no VM named '%s'", name);
+	return m;
+}
+
+static struct json_object *vm_summary(const struct mvm *m)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *a = json_object_object_get(m->def, "autostart");
+
+	json_object_object_add(o, "name", json_object_new_string(m->name));
+	json_object_object_add(o, "state", json_object_new_string(state_names[m->state]));
+	json_object_object_add(o, "autostart",
+			       json_object_new_boolean(a && json_object_get_boolean(a)));
+	json_object_object_add(o, "pid", mvm_active(m) ? json_object_new_int(m->proc.pid) : NULL);
+	return o;
+}
+
+static int cmd_list(struct emberd *d, struct json_object *args, struct json_object **out)
+{
+	struct json_object *all = args ? json_object_object_get(args, "all") : NULL;
+	struct json_object *arr = json_object_new_array();
+
+	for (struct mvm *m = d->vms; m; m = m->next)
+		if ((all && json_object_get_boolean(all)) || m->state != MVM_SHUTOFF)
+			json_object_array_add(arr, vm_summary(m));
+	*out = arr;
+	return 0;
+}
+
+static void add_machine(struct json_object *o, struct json_object *def)
+{
+	struct json_object *mc = json_object_object_get(def, "machine-config");
+	struct json_object *v;
+
+	v = mc ? json_object_object_get(mc, "vcpu_count") : NULL;
+	json_object_object_add(o, "vcpu_count",
+			       json_object_new_int(v ? json_object_get_int(v) : 1));
+	v = mc ? json_object_object_get(mc, "mem_size_mib") : NULL;
+	json_object_object_add(o, "mem_size_mib",
+			       json_object_new_int(v ? json_object_get_int(v) : 128));
+}
+
+static int cmd_info(struct mvm *m, struct json_object **out)
+{
+	struct json_object *o = vm_summary(m);
+
+	add_machine(o, m->def);
+	json_object_object_add(o, "api_socket", NULL);
+	if (mvm_active(m)) {
+		char *sock = run_path(m, "api.sock");
+
+		json_object_object_add(o, "api_socket", json_object_new_string(sock ? sock : ""));
+		free(sock);
+		json_object_object_add(o, "vcpus", vmproc_vcpus(m->proc.pid));
+		json_object_object_add(o, "uptime_ms",
+				       json_object_new_int64((int64_t)(mono_ms() - m->started_ms)));
+	}
+	{
+		char *console = run_path(m, "console.log"), *log = run_path(m, "ember.log");
+
+		json_object_object_add(o, "console_log",
+				       json_object_new_string(console ? console : ""));
+		json_object_object_add(o, "log", json_object_new_string(log ? log : ""));
+		free(console);
+		free(log);
+	}
+	json_object_object_add(o, "limits", json_object_new_object());
+	*out = o;
+	return 0;
+}
+
+static int cmd_define(struct emberd *d, struct json_object *args, struct json_object **out,
+		      struct err *err)
+{
+	struct json_object *def = args ? json_object_object_get(args, "definition") : NULL;
+	const char *name;
+	struct mvm *m;
+	int ret = def ? check_def(def, err) : err_set(err, -EINVAL, "'definition' is required");
+
+	if (ret < 0)
+		return ret;
+	name = json_object_get_string(json_object_object_get(def, "name"));
+	ret = save_def(d, name, def, err);
+	if (ret < 0)
+		return ret;
+	m = mvm_find(d, name);
+	*out = json_object_new_object();
+	json_object_object_add(*out, "created", json_object_new_boolean(m == NULL));
+	if (m) {
+		json_object_put(m->def);
+		m->def = json_object_get(def);
+	} else if (!mvm_new(d, name, json_object_get(def))) {
+		return err_set(err, -ENOMEM, "out of memory");
+	}
+	emberd_event(d, "defined", name, NULL);
+	return 0;
+}
+
+static int cmd_undefine(struct emberd *d, struct mvm *m, struct err *err)
+{
+	char *def = store_path(d->dir, "vms/%s.json", m->name), *run = run_path(m, NULL);
+	char name[MGR_NAME_MAX + 1];
+
+	if (mvm_active(m)) {
+		free(def);
+		free(run);
+		return err_set(err, -EBUSY, "VM '%s' is %s: destroy or shut it down first", m->name,
+			       state_names[m->state]);
+	}
+	if (def && unlink(def) < 0 && errno != ENOENT) {
+		int ret = err_set(err, -errno, "'%s': %s", def, strerror(errno));
+
+		free(def);
+		free(run);
+		return ret;
+	}
+	if (run)
+		store_remove_dir(run);
+	free(def);
+	free(run);
+	snprintf(name, sizeof(name), "%s", m->name);
+	mvm_free(d, m);
+	emberd_event(d, "undefined", name, NULL);
+	return 0;
+}
+
+static int cmd_state_change(struct mvm *m, bool pause, struct err *err)
+{
+	int ret;
+
+	if (!mvm_active(m))
+		return err_set(err, -EINVAL, "VM '%s' is %s", m->name, state_names[m->state]);
+	ret = mvm_api(m, "PATCH", "/vm",
+		      pause ? "{\"state\": \"Paused\"}" : "{\"state\": \"Resumed\"}", NULL, err);
+	if (ret == 0 && m->state != (pause ? MVM_PAUSED : MVM_RUNNING)) {
+		m->state = pause ? MVM_PAUSED : MVM_RUNNING;
+		emberd_event(m->d, pause ? "paused" : "resumed", m->name, NULL);
+	}
+	return ret;
+}
+
+static int cmd_shutdown(struct mvm *m, struct err *err)
+{
+	if (m->state != MVM_RUNNING)
+		return err_set(err, -EINVAL, "VM '%s' is %s", m->name, state_names[m->state]);
+	return mvm_api(m, "PUT", "/ember/power-button", "{}", NULL, err);
+}
+
+static int cmd_autostart(struct emberd *d, struct mvm *m, struct json_object *args, struct err *err)
+{
+	struct json_object *on = args ? json_object_object_get(args, "enable") : NULL;
+	struct json_object *def = json_object_new_object();
+	int ret;
+
+	json_object_object_foreach(m->def, key, val)
+	{
+		json_object_object_add(def, key, json_object_get(val));
+	}
+	json_object_object_add(def, "autostart",
+			       json_object_new_boolean(!on || json_object_get_boolean(on)));
+	ret = save_def(d, m->name, def, err);
+	if (ret < 0) {
+		json_object_put(def);
+		return ret;
+	}
+	json_object_put(m->def);
+	m->def = def;
+	return 0;
+}
+
+/* Snapshots live in DIR/snapshots/NAME/SNAP.{snap,mem}. */
+static int snapshot_files(struct mvm *m, struct json_object *args, char **snap, char **mem,
+			  struct err *err)
+{
+	const char *name = arg_string(args, "snapshot");
+	char *dir;
+
+	*snap = *mem = NULL;
+	if (!name || !mgr_name_ok(name))
+		return err_set(err, -EINVAL, "'snapshot' must be a name (letters, digits, _ . -)");
+	dir = store_path(m->d->dir, "snapshots/%s", m->name);
+	if (dir && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int ret = err_set(err, -errno, "'%s': %s", dir, strerror(errno));
+
+		free(dir);
+		return ret;
+	}
+	free(dir);
+	*snap = store_path(m->d->dir, "snapshots/%s/%s.snap", m->name, name);
+	*mem = store_path(m->d->dir, "snapshots/%s/%s.mem", m->name, name);
+	return *snap && *mem ? 0 : err_set(err, -ENOMEM, "out of memory");
+}
+
+static char *snapshot_body(const char *snap, const char *mem, bool load)
+{
+	struct json_object *o = json_object_new_object();
+	char *text;
+
+	json_object_object_add(o, "snapshot_path", json_object_new_string(snap));
+	if (load) {
+		struct json_object *be = json_object_new_object();
+
+		json_object_object_add(be, "backend_type", json_object_new_string("File"));
+		json_object_object_add(be, "backend_path", json_object_new_string(mem));
+		json_object_object_add(o, "mem_backend", be);
+		json_object_object_add(o, "resume_vm", json_object_new_boolean(1));
+	} else {
+		json_object_object_add(o, "mem_file_path", json_object_new_string(mem));
+	}
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return text;
+}
+
+static int cmd_snapshot(struct mvm *m, struct json_object *args, struct err *err)
+{
+	char *snap, *mem, *body = NULL;
+	bool was_running = m->state == MVM_RUNNING;
+	int ret = mvm_active(m)
+			  ? snapshot_files(m, args, &snap, &mem, err)
+			  : err_set(err, -EINVAL, "VM '%s' is %s", m->name, state_names[m->state]);
+
+	if (ret < 0)
+		return ret;
+	if (was_running)
+		ret = mvm_api(m, "PATCH", "/vm", "{\"state\": \"Paused\"}", NULL, err);
+	body = ret == 0 ? snapshot_body(snap, mem, false) : NULL;
+	if (ret == 0)
+		ret = body ? mvm_api(m, "PUT", "/snapshot/create", body, NULL, err) : -ENOMEM;
+	if (was_running &&
+	    mvm_api(m, "PATCH", "/vm", "{\"state\": \"Resumed\"}", NULL,
+		    ret < 0 ? &(struct err){ { 0 } } : err) < 0 &&
+	    ret == 0)
+		ret = -EIO;
+	if (ret == 0)
+		emberd_event(m->d, "snapshot", m->name, arg_string(args, "snapshot"));
+	free(body);
+	free(snap);
+	free(mem);
+	return ret;
+}
+
+static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
+{
+	char *snap, *mem, *body = NULL;
+	int ret = mvm_active(m)
+			  ? err_set(err, -EBUSY, "VM '%s' is %s", m->name, state_names[m->state])
+			  : snapshot_files(m, args, &snap, &mem, err);
+
+	if (ret < 0)
+		return ret;
+	if (access(snap, R_OK) < 0)
+		ret = err_set(err, -ENOENT, "VM '%s' has no snapshot '%s'", m->name,
+			      arg_string(args, "snapshot"));
+	if (ret == 0)
+		ret = check_disks(m->d, m, err);
+	if (ret == 0)
+		ret = prepare_run_dir(m, err);
+	if (ret == 0)
+		ret = spawn_ember(m, false, err);
+	body = ret == 0 ? snapshot_body(snap, mem, true) : NULL;
+	if (ret == 0) {
+		ret = body ? mvm_api(m, "PUT", "/snapshot/load", body, NULL, err) : -ENOMEM;
+		if (ret < 0)
+			vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+	}
+	if (ret == 0)
+		mvm_running(m, "restored");
+	free(body);
+	free(snap);
+	free(mem);
+	return ret;
+}
+
+static int cmd_version(struct json_object **out)
+{
+	*out = json_object_new_object();
+	json_object_object_add(*out, "emberd", json_object_new_string(EMBER_VERSION));
+	return 0;
+}
+
+/* What a read-only connection may ask. */
+static bool read_only_cmd(const char *cmd)
+{
+	return !strcmp(cmd, "list") || !strcmp(cmd, "info") || !strcmp(cmd, "dumpdef") ||
+	       !strcmp(cmd, "events") || !strcmp(cmd, "version");
+}
+
+static int vm_command(struct emberd *d, const char *cmd, struct mvm *m, struct json_object *args,
+		      struct json_object **out, struct err *err)
+{
+	if (!strcmp(cmd, "info"))
+		return cmd_info(m, out);
+	if (!strcmp(cmd, "dumpdef")) {
+		*out = json_object_get(m->def);
+		return 0;
+	}
+	if (!strcmp(cmd, "undefine"))
+		return cmd_undefine(d, m, err);
+	if (!strcmp(cmd, "start"))
+		return mvm_start(m, err);
+	if (!strcmp(cmd, "destroy"))
+		return mvm_destroy(m, "destroyed") < 0 ? err_set(err, -EINVAL, "VM '%s' is %s",
+								 m->name, state_names[m->state])
+						       : 0;
+	if (!strcmp(cmd, "shutdown"))
+		return cmd_shutdown(m, err);
+	if (!strcmp(cmd, "suspend") || !strcmp(cmd, "resume"))
+		return cmd_state_change(m, !strcmp(cmd, "suspend"), err);
+	if (!strcmp(cmd, "autostart"))
+		return cmd_autostart(d, m, args, err);
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_snapshot(m, args, err);
+	if (!strcmp(cmd, "restore"))
+		return cmd_restore(m, args, err);
+	return err_set(err, -EINVAL, "unknown command '%s'", cmd);
+}
+
+int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct json_object *args,
+		   struct json_object **out, struct err *err)
+{
+	struct mvm *m;
+
+	if (args && !json_object_is_type(args, json_type_object))
+		return err_set(err, -EINVAL, "'args' must be an object");
+	if (c->ro && !read_only_cmd(cmd))
+		return err_set(err, -EPERM, "'%s' is not allowed on the read-only socket", cmd);
+	if (!strcmp(cmd, "version"))
+		return cmd_version(out);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(d, args, out);
+	if (!strcmp(cmd, "define"))
+		return cmd_define(d, args, out, err);
+	if (!strcmp(cmd, "events")) {
+		c->events = true;
+		return 0;
+	}
+	m = arg_vm(d, args, err);
+	return m ? vm_command(d, cmd, m, args, out, err) : -ENOENT;
+}
+
+/* --- start-up and shut-down ------------------------------------------------------------ */
+
+/* A VM that ran before emberd restarted: still there, or how it ended meanwhile. */
+static void mvm_recover(struct mvm *m)
+{
+	char *path = run_path(m, "state.json");
+	struct json_object *st = NULL;
+	struct err err = { { 0 } };
+	pid_t pid;
+	uint64_t start;
+
+	if (!path || access(path, F_OK) < 0 || store_read_json(path, &st, &err) < 0) {
+		free(path);
+		return;
+	}
+	free(path);
+	pid = json_object_get_int(json_object_object_get(st, "pid"));
+	start = (uint64_t)json_object_get_int64(json_object_object_get(st, "start_time"));
+	m->log_from = (uint64_t)json_object_get_int64(json_object_object_get(st, "log_from"));
+	json_object_put(st);
+	if (vmproc_adopt(pid, start, &m->proc) < 0) {
+		mvm_settle(m, -1);
+		return;
+	}
+	m->state = MVM_RUNNING;
+	m->started_ms = mono_ms();
+	mvm_watch(m);
+	{
+		struct json_object *info = NULL;
+
+		if (mvm_api(m, "GET", "/", NULL, &info, &err) == 0 &&
+		    !strcmp(json_object_get_string(json_object_object_get(info, "state")),
+			    "Paused"))
+			m->state = MVM_PAUSED;
+		json_object_put(info);
+	}
+	log_info("emberd: VM '%s' (pid %d) runs on", m->name, (int)pid);
+}
+
+static void load_one(struct emberd *d, const char *file)
+{
+	char name[MGR_NAME_MAX + 8], *path;
+	struct json_object *def = NULL;
+	struct err err = { { 0 } };
+	struct mvm *m;
+	size_t n = strlen(file);
+
+	if (n < 6 || strcmp(file + n - 5, ".json") || n - 5 > MGR_NAME_MAX)
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(n - 5), file);
+	path = store_path(d->dir, "vms/%s", file);
+	if (!path || store_read_json(path, &def, &err) < 0 || check_def(def, &err) < 0 ||
+	    strcmp(json_object_get_string(json_object_object_get(def, "name")), name)) {
+		log_warn("emberd: skipping '%s': %s", path ? path : file,
+			 err.msg[0] ? err.msg : "its name does not match the file's");
+		json_object_put(def);
+		free(path);
+		return;
+	}
+	free(path);
+	m = mvm_new(d, name, def);
+	if (m)
+		mvm_recover(m);
+}
+
+int emberd_load_vms(struct emberd *d, struct err *err)
+{
+	char *path = store_path(d->dir, "vms");
+	DIR *dir = path ? opendir(path) : NULL;
+	struct dirent *e;
+
+	if (!dir) {
+		int ret = err_set(err, -errno, "'%s': %s", path ? path : "vms", strerror(errno));
+
+		free(path);
+		return ret;
+	}
+	free(path);
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			load_one(d, e->d_name);
+	closedir(dir);
+	return 0;
+}
+
+void emberd_autostart(struct emberd *d)
+{
+	for (struct mvm *m = d->vms; m; m = m->next) {
+		struct json_object *a = json_object_object_get(m->def, "autostart");
+		struct err err = { { 0 } };
+
+		if (a && json_object_get_boolean(a) && !mvm_active(m) && mvm_start(m, &err) < 0)
+			log_warn("emberd: autostart: %s", err.msg);
+	}
+}
+
+void emberd_forget_vms(struct emberd *d)
+{
+	while (d->vms) {
+		struct mvm *m = d->vms;
+
+		if (m->proc.pidfd >= 0) {
+			evloop_del(&d->loop, &m->exit_h);
+			close(m->proc.pidfd);
+		}
+		mvm_free(d, m);
+	}
+}

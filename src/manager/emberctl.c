@@ -1,0 +1,457 @@
+/*
+ * emberctl: emberd's command-line client, with verbs a virsh user would
+ * guess. Every verb takes --json for scripts. host-check runs here, without
+ * emberd.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/vm_json.h"
+#include "manager/mgr.h"
+#include "util/file.h"
+
+#define EXIT_USAGE 2
+
+struct ctl {
+	const char *socket;
+	bool json;
+	int fd;
+	struct linebuf lb;
+};
+
+static int usage(FILE *out, int status)
+{
+	fprintf(out,
+		"Usage: emberctl [--socket PATH] [--json] VERB [ARGS]\n"
+		"  list [--all]                  VMs (running and paused; --all: every one)\n"
+		"  define FILE                   add or replace a VM definition (JSON)\n"
+		"  undefine NAME                 forget a VM that is not running\n"
+		"  start NAME                    boot it\n"
+		"  shutdown NAME [--timeout S]   press its power button; with --timeout,\n"
+		"                                destroy it if it still runs after S seconds\n"
+		"  destroy NAME                  stop it at once\n"
+		"  suspend NAME | resume NAME    pause or resume its vCPUs and devices\n"
+		"  info NAME                     state, process, vCPU threads and their CPUs\n"
+		"  dumpdef NAME                  its definition\n"
+		"  autostart NAME [--disable]    start it when emberd starts\n"
+		"  snapshot NAME SNAP            save it (it runs on); restore NAME SNAP\n"
+		"  events                        follow events until interrupted\n"
+		"  host-check                    what this host can and cannot do\n"
+		"  version\n"
+		"The socket is $EMBER_SOCKET, else %s.\n",
+		MGR_SOCKET);
+	return status;
+}
+
+static int fail(const char *fmt, ...) __printf(1, 2);
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "emberctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+/* --- talking to emberd ----------------------------------------------------------- */
+
+static int ctl_connect(struct ctl *c)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+	if (strlen(c->socket) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, c->socket);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -errno;
+	if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int ret = -errno;
+
+		close(c->fd);
+		c->fd = -1;
+		return ret;
+	}
+	return 0;
+}
+
+/* The next line from emberd, parsed; NULL when it hung up. */
+static struct json_object *ctl_read(struct ctl *c)
+{
+	for (;;) {
+		int bad;
+		char *line = lb_next(&c->lb, &bad);
+		struct json_object *o;
+		ssize_t n;
+
+		if (line) {
+			o = json_tokener_parse(line);
+			lb_consume(&c->lb);
+			return o;
+		}
+		if (bad)
+			return NULL;
+		n = lb_fill(&c->lb, c->fd);
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+	}
+}
+
+/* Sends one request; returns its reply's result (new reference) or NULL with a message shown. */
+static int ctl_call(struct ctl *c, const char *cmd, struct json_object *args,
+		    struct json_object **result)
+{
+	struct json_object *req = json_object_new_object(), *rep;
+	int ret;
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	json_object_object_add(req, "args", args ? args : json_object_new_object());
+	ret = mgr_write_line(c->fd, req);
+	json_object_put(req);
+	if (ret < 0)
+		return fail("emberd went away: %s", strerror(-ret));
+	rep = ctl_read(c);
+	if (!rep)
+		return fail("%s", "emberd went away without an answer");
+	if (!json_object_get_boolean(json_object_object_get(rep, "ok"))) {
+		ret = fail("%s", json_object_get_string(json_object_object_get(rep, "error")));
+		json_object_put(rep);
+		return ret;
+	}
+	if (result)
+		*result = json_object_get(json_object_object_get(rep, "result"));
+	json_object_put(rep);
+	return 0;
+}
+
+static struct json_object *name_args(const char *name)
+{
+	struct json_object *a = json_object_new_object();
+
+	json_object_object_add(a, "name", json_object_new_string(name));
+	return a;
+}
+
+static void print_json(struct json_object *o)
+{
+	printf("%s\n", o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								     JSON_C_TO_STRING_NOSLASHESCAPE)
+			 : "null");
+}
+
+/* --- verbs --------------------------------------------------------------------------- */
+
+static int verb_list(struct ctl *c, int argc, char **argv)
+{
+	struct json_object *args = json_object_new_object(), *res = NULL;
+	int ret;
+
+	if (argc > 1 && strcmp(argv[1], "--all"))
+		return usage(stderr, EXIT_USAGE);
+	json_object_object_add(args, "all", json_object_new_boolean(argc > 1));
+	ret = ctl_call(c, "list", args, &res);
+	if (ret)
+		return ret;
+	if (c->json) {
+		print_json(res);
+	} else {
+		printf(" %-24s %-10s %s\n", "Name", "State", "Autostart");
+		for (size_t i = 0; i < json_object_array_length(res); i++) {
+			struct json_object *v = json_object_array_get_idx(res, i);
+
+			printf(" %-24s %-10s %s\n",
+			       json_object_get_string(json_object_object_get(v, "name")),
+			       json_object_get_string(json_object_object_get(v, "state")),
+			       json_object_get_boolean(json_object_object_get(v, "autostart"))
+				       ? "yes"
+				       : "no");
+		}
+	}
+	json_object_put(res);
+	return 0;
+}
+
+static int verb_define(struct ctl *c, int argc, char **argv)
+{
+	struct file_view fv = { 0 };
+	struct json_object *def = NULL, *args, *res = NULL;
+	struct err err = { { 0 } };
+	char name[MGR_NAME_MAX + 1];
+	int ret;
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (file_view_load(&fv, argv[1], "definition", MGR_MAX_LINE / 2, &err) < 0 ||
+	    vm_json_parse((const char *)fv.data, fv.size, &def, &err) < 0) {
+		file_view_release(&fv);
+		return fail("%s", err.msg);
+	}
+	file_view_release(&fv);
+	/* The request takes `def` with it. */
+	snprintf(name, sizeof(name), "%.*s", MGR_NAME_MAX,
+		 json_object_get_string(json_object_object_get(def, "name")) ?: "?");
+	args = json_object_new_object();
+	json_object_object_add(args, "definition", def);
+	ret = ctl_call(c, "define", args, &res);
+	if (ret == 0 && c->json)
+		print_json(res);
+	else if (ret == 0)
+		printf("VM '%s' %s\n", name,
+		       json_object_get_boolean(json_object_object_get(res, "created"))
+			       ? "defined"
+			       : "redefined");
+	json_object_put(res);
+	return ret;
+}
+
+static void print_info(struct json_object *o)
+{
+	struct json_object *vcpus = json_object_object_get(o, "vcpus");
+
+	json_object_object_foreach(o, key, val)
+	{
+		if (strcmp(key, "vcpus") && strcmp(key, "limits"))
+			printf("%-14s %s\n", key, val ? json_object_get_string(val) : "-");
+	}
+	for (size_t i = 0; vcpus && i < json_object_array_length(vcpus); i++) {
+		struct json_object *v = json_object_array_get_idx(vcpus, i);
+
+		printf("vcpu %-9d thread %d on CPU %d\n",
+		       json_object_get_int(json_object_object_get(v, "vcpu")),
+		       json_object_get_int(json_object_object_get(v, "tid")),
+		       json_object_get_int(json_object_object_get(v, "cpu")));
+	}
+}
+
+/* Verbs of one VM and no more arguments: the reply is printed as it came. */
+static int verb_simple(struct ctl *c, const char *cmd, int argc, char **argv, const char *done)
+{
+	struct json_object *res = NULL;
+	int ret;
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	ret = ctl_call(c, cmd, name_args(argv[1]), &res);
+	if (ret == 0 && (c->json || !done)) {
+		if (!c->json && !strcmp(cmd, "info"))
+			print_info(res);
+		else
+			print_json(res);
+	} else if (ret == 0) {
+		printf("VM '%s' %s\n", argv[1], done);
+	}
+	json_object_put(res);
+	return ret;
+}
+
+static const char *vm_state(struct ctl *c, const char *name, struct json_object **keep)
+{
+	if (ctl_call(c, "info", name_args(name), keep))
+		return NULL;
+	return json_object_get_string(json_object_object_get(*keep, "state"));
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The power button, then (with --timeout) waiting for the guest, destroying it if it lingers. */
+static int verb_shutdown(struct ctl *c, int argc, char **argv)
+{
+	double timeout = -1, end;
+	bool tty = isatty(STDERR_FILENO);
+	int ret;
+
+	if (argc == 4 && !strcmp(argv[2], "--timeout"))
+		timeout = atof(argv[3]);
+	else if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (argc == 4 && (timeout <= 0 || timeout > 86400))
+		return fail("--timeout must be 1 to 86400 seconds, not '%s'", argv[3]);
+	ret = ctl_call(c, "shutdown", name_args(argv[1]), NULL);
+	if (ret || timeout < 0) {
+		if (!ret && !c->json)
+			printf("VM '%s' is being shut down\n", argv[1]);
+		return ret;
+	}
+	for (end = mono_s() + timeout; mono_s() < end;) {
+		struct json_object *info = NULL;
+		const char *state = vm_state(c, argv[1], &info);
+		bool gone = state && strcmp(state, "running") && strcmp(state, "paused");
+
+		json_object_put(info);
+		if (!state)
+			return EXIT_FAILURE;
+		if (gone) {
+			if (tty)
+				fprintf(stderr, "\r\033[K");
+			printf(c->json ? "{\"shutdown\": \"clean\"}\n" : "VM '%s' shut down\n",
+			       argv[1]);
+			return 0;
+		}
+		if (tty)
+			fprintf(stderr, "\rwaiting for '%s' to shut down: %.0f s left ", argv[1],
+				end - mono_s());
+		usleep(100000);
+	}
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	ret = ctl_call(c, "destroy", name_args(argv[1]), NULL);
+	if (ret == 0)
+		printf(c->json ? "{\"shutdown\": \"destroyed\"}\n"
+			       : "VM '%s' did not shut down in time: destroyed\n",
+		       argv[1]);
+	return ret;
+}
+
+static int verb_autostart(struct ctl *c, int argc, char **argv)
+{
+	struct json_object *args;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--disable")))
+		return usage(stderr, EXIT_USAGE);
+	args = name_args(argv[1]);
+	json_object_object_add(args, "enable", json_object_new_boolean(argc == 2));
+	if (ctl_call(c, "autostart", args, NULL))
+		return EXIT_FAILURE;
+	if (!c->json)
+		printf("VM '%s' %s\n", argv[1],
+		       argc == 2 ? "starts with emberd" : "no longer starts with emberd");
+	return 0;
+}
+
+static int verb_snapshot(struct ctl *c, const char *cmd, int argc, char **argv)
+{
+	struct json_object *args;
+
+	if (argc != 3)
+		return usage(stderr, EXIT_USAGE);
+	args = name_args(argv[1]);
+	json_object_object_add(args, "snapshot", json_object_new_string(argv[2]));
+	if (ctl_call(c, cmd, args, NULL))
+		return EXIT_FAILURE;
+	if (!c->json)
+		printf("VM '%s' %s '%s'\n", argv[1],
+		       !strcmp(cmd, "snapshot") ? "saved as" : "restored from", argv[2]);
+	return 0;
+}
+
+static int verb_events(struct ctl *c)
+{
+	struct json_object *o;
+
+	if (ctl_call(c, "events", NULL, NULL))
+		return EXIT_FAILURE;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((o = ctl_read(c))) {
+		if (c->json)
+			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		else
+			printf("%s %s%s%s\n",
+			       json_object_get_string(json_object_object_get(o, "event")),
+			       json_object_get_string(json_object_object_get(o, "vm")),
+			       json_object_object_get(o, "detail") ? ": " : "",
+			       json_object_object_get(o, "detail")
+				       ? json_object_get_string(json_object_object_get(o, "detail"))
+				       : "");
+		json_object_put(o);
+	}
+	return 0;
+}
+
+int host_check_run(bool json); /* host_check.c */
+
+static int run_verb(struct ctl *c, int argc, char **argv)
+{
+	const char *v = argv[0];
+
+	if (!strcmp(v, "list"))
+		return verb_list(c, argc, argv);
+	if (!strcmp(v, "define"))
+		return verb_define(c, argc, argv);
+	if (!strcmp(v, "undefine"))
+		return verb_simple(c, v, argc, argv, "undefined");
+	if (!strcmp(v, "start"))
+		return verb_simple(c, v, argc, argv, "started");
+	if (!strcmp(v, "destroy"))
+		return verb_simple(c, v, argc, argv, "destroyed");
+	if (!strcmp(v, "suspend"))
+		return verb_simple(c, v, argc, argv, "suspended");
+	if (!strcmp(v, "resume"))
+		return verb_simple(c, v, argc, argv, "resumed");
+	if (!strcmp(v, "info") || !strcmp(v, "dumpdef"))
+		return verb_simple(c, v, argc, argv, NULL);
+	if (!strcmp(v, "shutdown"))
+		return verb_shutdown(c, argc, argv);
+	if (!strcmp(v, "autostart"))
+		return verb_autostart(c, argc, argv);
+	if (!strcmp(v, "snapshot") || !strcmp(v, "restore"))
+		return verb_snapshot(c, v, argc, argv);
+	if (!strcmp(v, "events") && argc == 1)
+		return verb_events(c);
+	if (!strcmp(v, "version") && argc == 1) {
+		struct json_object *res = NULL;
+		int ret = ctl_call(c, "version", NULL, &res);
+
+		if (ret == 0)
+			print_json(res);
+		json_object_put(res);
+		return ret;
+	}
+	if (!strcmp(v, "console") || !strcmp(v, "migrate"))
+		return fail("'%s' is not supported by this emberctl yet", v);
+	fprintf(stderr, "emberctl: unknown verb '%s'\n", v);
+	return usage(stderr, EXIT_USAGE);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { .socket = getenv("EMBER_SOCKET"), .fd = -1 };
+	int i = 1, ret;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--json"))
+			c.json = true;
+		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			c.socket = argv[++i];
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return usage(stdout, EXIT_SUCCESS);
+		else
+			return fail("unknown option '%s' (see emberctl --help)", argv[i]) + 1;
+	}
+	if (i == argc)
+		return usage(stderr, EXIT_USAGE);
+	if (!strcmp(argv[i], "host-check"))
+		return host_check_run(c.json);
+	if (!c.socket || !c.socket[0])
+		c.socket = MGR_SOCKET;
+	ret = ctl_connect(&c);
+	if (ret < 0) {
+		fprintf(stderr, "emberctl: cannot reach emberd at %s: %s\n", c.socket,
+			strerror(-ret));
+		return EXIT_FAILURE;
+	}
+	ret = run_verb(&c, argc - i, argv + i);
+	close(c.fd);
+	lb_fini(&c.lb);
+	return ret;
+}

@@ -1,0 +1,69 @@
+/*
+ * emberd's state, shared by its event loop (emberd.c) and its commands and
+ * VMs (commands.c).
+ */
+#ifndef EMBER_MANAGER_EMBERD_H
+#define EMBER_MANAGER_EMBERD_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "manager/mgr.h"
+#include "manager/vmproc.h"
+#include "util/err.h"
+#include "util/evloop.h"
+
+enum mvm_state { MVM_SHUTOFF, MVM_RUNNING, MVM_PAUSED, MVM_CRASHED };
+
+/* A defined VM, and its ember process while it runs. */
+struct mvm {
+	struct mvm *next;
+	struct emberd *d;
+	char name[MGR_NAME_MAX + 1];
+	struct json_object *def; /* as stored in vms/NAME.json */
+	enum mvm_state state;
+	struct vmproc proc;
+	struct ev_handler exit_h; /* the process's pidfd */
+	bool stopping;		  /* destroyed or migrated: its end is no crash */
+	const char *stop_event;	  /* the event its end gives ("destroyed", "migrated") */
+	uint64_t started_ms;
+	uint64_t log_from; /* ember.log's size when this process started */
+};
+
+struct client {
+	struct client *next;
+	struct emberd *d;
+	struct ev_handler h;
+	struct linebuf lb;
+	bool ro;     /* came in on the read-only socket */
+	bool events; /* subscribed: gets event lines */
+	bool dead;
+};
+
+struct emberd {
+	char *dir;
+	char *ember; /* the ember binary */
+	char *rw_path, *ro_path;
+	int lock_fd;
+	int events_fd;
+	struct evloop loop;
+	struct ev_handler rw_h, ro_h, sig_h;
+	struct client *clients;
+	struct mvm *vms;
+	bool quit;
+};
+
+/* Runs one request; *result (may stay NULL) is the reply's "result". */
+int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct json_object *args,
+		   struct json_object **result, struct err *err) __must_check;
+
+/* Reads the definitions and finds the VMs that still run. */
+int emberd_load_vms(struct emberd *d, struct err *err) __must_check;
+void emberd_autostart(struct emberd *d);
+/* Lets go of the VMs without stopping them. */
+void emberd_forget_vms(struct emberd *d);
+
+/* Tells subscribed clients and events.log. */
+void emberd_event(struct emberd *d, const char *event, const char *vm, const char *detail);
+
+#endif
