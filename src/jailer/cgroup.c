@@ -170,7 +170,8 @@ static int cgroup_join(struct cgroup_jail *cg, const char *dir, pid_t pid, struc
 		if (strcmp(cg->joined[i], dir) == 0)
 			return 0;
 	snprintf(value, sizeof(value), "%d", (int)pid);
-	ret = write_file(dir, cg->version == 1 ? "tasks" : "cgroup.procs", value);
+	/* cgroup.procs (v1 too) moves every thread of the process, not just one. */
+	ret = write_file(dir, "cgroup.procs", value);
 	if (ret < 0)
 		return err_set(err, ret, "cgroup '%s': cannot move the process in: %s", dir,
 			       strerror(-ret));
@@ -244,4 +245,54 @@ void cgroup_fini(struct cgroup_jail *cg)
 	for (unsigned int i = 0; i < cg->nr_joined; i++)
 		free(cg->joined[i]);
 	cg->nr_created = cg->nr_joined = 0;
+}
+
+int cgroup_version(void)
+{
+	char mnt[PATH_MAX], ctl[512] = "";
+
+	if (cgroup_mount(2, NULL, mnt, sizeof(mnt)) == 0 &&
+	    read_file(mnt, "cgroup.controllers", ctl, sizeof(ctl)) == 0 &&
+	    (strstr(ctl, "memory") || strstr(ctl, "cpu")))
+		return 2;
+	if (cgroup_mount(1, "memory", mnt, sizeof(mnt)) == 0 ||
+	    cgroup_mount(1, "cpu", mnt, sizeof(mnt)) == 0)
+		return 1;
+	return -ENOENT;
+}
+
+int cgroup_write(int version, const char *parent, const char *id, const char *file,
+		 const char *value, struct err *err)
+{
+	char controller[64], mnt[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
+	const char *dot = strchr(file, '.');
+	int ret;
+
+	if (!dot || (size_t)(dot - file) >= sizeof(controller))
+		return err_set(err, -EINVAL, "cgroup: bad file '%s'", file);
+	snprintf(controller, sizeof(controller), "%.*s", (int)(dot - file), file);
+	ret = cgroup_mount(version, controller, mnt, sizeof(mnt));
+	if (ret == 0 && (path_join(tmp, sizeof(tmp), mnt, parent) < 0 ||
+			 path_join(dir, sizeof(dir), tmp, id) < 0))
+		ret = -ENAMETOOLONG;
+	if (ret == 0)
+		ret = write_file(dir, file, value);
+	return ret < 0 ? err_set(err, ret, "cgroup: cannot set %s to '%s': %s", file, value,
+				 strerror(-ret))
+		       : 0;
+}
+
+void cgroup_remove(int version, const char *parent, const char *id)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+	char dir[PATH_MAX];
+
+	while (f && (m = getmntent(f)))
+		if (!strcmp(m->mnt_type, version == 2 ? "cgroup2" : "cgroup") &&
+		    snprintf(dir, sizeof(dir), "%s/%s/%s", m->mnt_dir, parent, id) <
+			    (int)sizeof(dir))
+			rmdir(dir);
+	if (f)
+		endmntent(f);
 }

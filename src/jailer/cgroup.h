@@ -38,6 +38,16 @@ int cgroup_add_setting(struct cgroup_jail *cg, const char *spec, struct err *err
 /* Creates, configures and joins the cgroups; on failure undoes what it made. */
 int cgroup_apply(struct cgroup_jail *cg, pid_t pid, struct err *err) __must_check;
 
+/* 2 when the unified hierarchy has the controllers, 1 on a v1 (or hybrid) host, -ENOENT. */
+int cgroup_version(void);
+
+/* Writes FILE=VALUE ("memory.max", "4294967296") into <mount>/<parent>/<id> as it is now. */
+int cgroup_write(int version, const char *parent, const char *id, const char *file,
+		 const char *value, struct err *err) __must_check;
+
+/* Removes <mount>/<parent>/<id> from every hierarchy (those holding a process stay). */
+void cgroup_remove(int version, const char *parent, const char *id);
+
 /* Moves this process back to the root cgroups (so that its own can go). */
 void cgroup_leave(struct cgroup_jail *cg);
 

@@ -18,6 +18,7 @@
 #include "config/vm_json.h"
 #include "manager/emberd.h"
 #include "manager/httpc.h"
+#include "manager/limits.h"
 #include "manager/store.h"
 #include "util/log.h"
 
@@ -64,7 +65,8 @@ static char *run_path(const struct mvm *m, const char *file)
 /* The manager's own keys; the rest is ember's config file. */
 static bool manager_key(const char *key)
 {
-	return !strcmp(key, "name") || !strcmp(key, "autostart");
+	return !strcmp(key, "name") || !strcmp(key, "autostart") || !strcmp(key, "limits") ||
+	       !strcmp(key, "vcpu_pinning");
 }
 
 static struct json_object *ember_config(struct json_object *def)
@@ -86,7 +88,7 @@ static int no_logger_here(const char *key, struct json_object *o, void *ctx, str
 
 static int check_def(struct json_object *def, struct err *err)
 {
-	static const char *const later[] = { "network", "limits", "vcpu_pinning" };
+	static const char *const later[] = { "network" };
 	struct json_object *name, *cfg;
 	struct vm_config vc;
 	int ret;
@@ -105,6 +107,11 @@ static int check_def(struct json_object *def, struct err *err)
 		if (json_object_object_get_ex(def, later[i], NULL))
 			return err_set(err, -ENOTSUP, "'%s' is not supported by this emberd yet",
 				       later[i]);
+	ret = limits_check(def, err);
+	if (ret < 0) {
+		err_prefix(err, "definition '%s': ", json_object_get_string(name));
+		return ret;
+	}
 	cfg = ember_config(def);
 	vm_config_init(&vc);
 	ret = vm_json_config_file(&vc, cfg, no_logger_here, NULL, err);
@@ -219,6 +226,7 @@ static void mvm_settle(struct mvm *m, int status)
 	if (path)
 		unlink(path);
 	free(path);
+	limits_remove(m->name);
 	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
 	free(why);
 }
@@ -314,6 +322,13 @@ static int prepare_run_dir(struct mvm *m, struct err *err)
 	return ret;
 }
 
+static int join_cgroup(pid_t pid, void *ctx, struct err *err)
+{
+	struct mvm *m = ctx;
+
+	return limits_join(m->name, m->def, pid, err);
+}
+
 /* ember with the VM's API socket and log; with `boot` it boots the config file at once. */
 static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 {
@@ -328,8 +343,9 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 	int ret;
 
 	m->log_from = log && stat(log, &st) == 0 ? (uint64_t)st.st_size : 0;
-	ret = sock && cfg && log && out ? vmproc_spawn(argv, out, log, &m->proc, err)
-					: err_set(err, -ENOMEM, "out of memory");
+	ret = sock && cfg && log && out
+		      ? vmproc_spawn(argv, out, log, join_cgroup, m, &m->proc, err)
+		      : err_set(err, -ENOMEM, "out of memory");
 
 	if (ret == 0) {
 		ret = vmproc_wait_api(&m->proc, sock, START_TIMEOUT_MS, !boot, err);
@@ -349,13 +365,22 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 	return ret;
 }
 
-static void mvm_running(struct mvm *m, const char *event)
+/* The VM runs: pinned as its definition says (or stopped again), watched, announced. */
+static int mvm_running(struct mvm *m, const char *event, struct err *err)
 {
+	int ret = limits_pin(m->proc.pid, m->def, err);
+
+	if (ret < 0) {
+		vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+		limits_remove(m->name);
+		return ret;
+	}
 	m->state = MVM_RUNNING;
 	m->started_ms = mono_ms();
 	mvm_watch(m);
 	save_runtime(m);
 	emberd_event(m->d, event, m->name, NULL);
+	return 0;
 }
 
 static int mvm_start(struct mvm *m, struct err *err)
@@ -370,12 +395,11 @@ static int mvm_start(struct mvm *m, struct err *err)
 		ret = prepare_run_dir(m, err);
 	if (ret == 0)
 		ret = spawn_ember(m, true, err);
-	if (ret < 0) {
+	if (ret == 0)
+		ret = mvm_running(m, "started", err);
+	if (ret < 0)
 		err_prefix(err, "cannot start '%s': ", m->name);
-		return ret;
-	}
-	mvm_running(m, "started");
-	return 0;
+	return ret;
 }
 
 /* One call to the VM's ember; a non-2xx answer is an error with ember's fault message. */
@@ -499,7 +523,9 @@ static int cmd_info(struct mvm *m, struct json_object **out)
 		free(console);
 		free(log);
 	}
-	json_object_object_add(o, "limits", json_object_new_object());
+	json_object_object_add(o, "limits",
+			       json_object_get(json_object_object_get(m->def, "limits"))
+				       ?: json_object_new_object());
 	*out = o;
 	return 0;
 }
@@ -700,10 +726,106 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 			vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
 	}
 	if (ret == 0)
-		mvm_running(m, "restored");
+		ret = mvm_running(m, "restored", err);
 	free(body);
 	free(snap);
 	free(mem);
+	return ret;
+}
+
+/* A copy of the definition with `key` set to `value` (taken), saved, then adopted. */
+static int update_def(struct emberd *d, struct mvm *m, const char *key, struct json_object *value,
+		      struct err *err)
+{
+	struct json_object *def = json_object_new_object();
+	int ret;
+
+	json_object_object_foreach(m->def, k, v)
+	{
+		json_object_object_add(def, k, json_object_get(v));
+	}
+	json_object_object_add(def, key, value);
+	ret = save_def(d, m->name, def, err);
+	if (ret < 0) {
+		json_object_put(def);
+		return ret;
+	}
+	json_object_put(m->def);
+	m->def = def;
+	return 0;
+}
+
+/* One limit, now (a running VM's cgroup) and in the definition. */
+static int cmd_setlimit(struct emberd *d, struct mvm *m, struct json_object *args, struct err *err)
+{
+	const char *key = arg_string(args, "key");
+	struct json_object *value = args ? json_object_object_get(args, "value") : NULL;
+	struct json_object *limits = json_object_new_object(), *one;
+	struct json_object *had = json_object_object_get(m->def, "limits");
+	int ret = key && value ? limits_check_one(key, value, err)
+			       : err_set(err, -EINVAL, "'key' and 'value' are required");
+
+	if (had) {
+		json_object_object_foreach(had, k, v)
+		{
+			json_object_object_add(limits, k, json_object_get(v));
+		}
+	}
+	if (ret == 0 && mvm_active(m)) {
+		one = json_object_new_object();
+		json_object_object_add(one, "limits", json_object_new_object());
+		json_object_object_add(json_object_object_get(one, "limits"), key,
+				       json_object_get(value));
+		/* Its cgroup may not exist yet (no limits at start): made and joined now. */
+		ret = limits_join(m->name, one, m->proc.pid, err);
+		json_object_put(one);
+	}
+	if (ret < 0) {
+		json_object_put(limits);
+		return ret;
+	}
+	json_object_object_add(limits, key, json_object_get(value));
+	ret = update_def(d, m, "limits", limits, err);
+	if (ret == 0)
+		emberd_event(d, "changed", m->name, key);
+	return ret;
+}
+
+static int cmd_vcpupin(struct emberd *d, struct mvm *m, struct json_object *args, struct err *err)
+{
+	struct json_object *v = args ? json_object_object_get(args, "vcpu") : NULL;
+	struct json_object *old = json_object_object_get(m->def, "vcpu_pinning"), *pins;
+	const char *cpus = arg_string(args, "cpus");
+	struct json_object *mc = json_object_object_get(m->def, "machine-config");
+	struct json_object *count = mc ? json_object_object_get(mc, "vcpu_count") : NULL;
+	int n = count ? json_object_get_int(count) : 1, vcpu, ret;
+	char all[32];
+	cpu_set_t set;
+
+	if (!v || !json_object_is_type(v, json_type_int) || !cpus)
+		return err_set(err, -EINVAL, "'vcpu' and 'cpus' are required");
+	vcpu = json_object_get_int(v);
+	if (vcpu < 0 || vcpu >= n)
+		return err_set(err, -EINVAL, "VM '%s' has vCPUs 0 to %d", m->name, n - 1);
+	if (cpulist_parse(cpus, &set) < 0)
+		return err_set(err, -EINVAL, "'%s' is not a CPU list", cpus);
+	ret = mvm_active(m) ? limits_pin_vcpu(m->proc.pid, (unsigned int)vcpu, cpus, err) : 0;
+	if (ret < 0)
+		return ret;
+	/* The other vCPUs keep theirs, or may run anywhere. */
+	snprintf(all, sizeof(all), "0-%ld", sysconf(_SC_NPROCESSORS_CONF) - 1);
+	pins = json_object_new_array();
+	for (int i = 0; i < n; i++)
+		json_object_array_add(
+			pins,
+			json_object_new_string(
+				i == vcpu ? cpus
+				: old && (size_t)i < json_object_array_length(old)
+					? json_object_get_string(json_object_array_get_idx(old, i))
+					: all));
+	ret = update_def(d, m, "vcpu_pinning", pins, err);
+	if (ret == 0)
+		emberd_event(d, "changed", m->name, "vcpu_pinning");
 	return ret;
 }
 
@@ -748,6 +870,10 @@ static int vm_command(struct emberd *d, const char *cmd, struct mvm *m, struct j
 		return cmd_snapshot(m, args, err);
 	if (!strcmp(cmd, "restore"))
 		return cmd_restore(m, args, err);
+	if (!strcmp(cmd, "setlimit"))
+		return cmd_setlimit(d, m, args, err);
+	if (!strcmp(cmd, "vcpupin"))
+		return cmd_vcpupin(d, m, args, err);
 	return err_set(err, -EINVAL, "unknown command '%s'", cmd);
 }
 

@@ -44,6 +44,9 @@ static int usage(FILE *out, int status)
 		"  dumpdef NAME                  its definition\n"
 		"  autostart NAME [--disable]    start it when emberd starts\n"
 		"  snapshot NAME SNAP            save it (it runs on); restore NAME SNAP\n"
+		"  setlimit NAME KEY VALUE       cpu_quota_pct, cpu_weight, memory_max_mib,\n"
+		"                                io_weight, cpuset: now and from now on\n"
+		"  vcpupin NAME VCPU CPULIST     pin a vCPU thread (\"2\", \"0-3,6\")\n"
 		"  events                        follow events until interrupted\n"
 		"  host-check                    what this host can and cannot do\n"
 		"  version\n"
@@ -158,11 +161,12 @@ static void print_json(struct json_object *o)
 
 static int verb_list(struct ctl *c, int argc, char **argv)
 {
-	struct json_object *args = json_object_new_object(), *res = NULL;
+	struct json_object *args, *res = NULL;
 	int ret;
 
-	if (argc > 1 && strcmp(argv[1], "--all"))
+	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--all")))
 		return usage(stderr, EXIT_USAGE);
+	args = json_object_new_object();
 	json_object_object_add(args, "all", json_object_new_boolean(argc > 1));
 	ret = ctl_call(c, "list", args, &res);
 	if (ret)
@@ -231,10 +235,11 @@ static void print_info(struct json_object *o)
 	for (size_t i = 0; vcpus && i < json_object_array_length(vcpus); i++) {
 		struct json_object *v = json_object_array_get_idx(vcpus, i);
 
-		printf("vcpu %-9d thread %d on CPU %d\n",
+		printf("vcpu %-9d thread %d on CPU %d (may run on %s)\n",
 		       json_object_get_int(json_object_object_get(v, "vcpu")),
 		       json_object_get_int(json_object_object_get(v, "tid")),
-		       json_object_get_int(json_object_object_get(v, "cpu")));
+		       json_object_get_int(json_object_object_get(v, "cpu")),
+		       json_object_get_string(json_object_object_get(v, "affinity")) ?: "?");
 	}
 }
 
@@ -355,6 +360,50 @@ static int verb_snapshot(struct ctl *c, const char *cmd, int argc, char **argv)
 	return 0;
 }
 
+/* setlimit NAME KEY VALUE (a number, or a CPU list for cpuset) */
+static int verb_setlimit(struct ctl *c, int argc, char **argv)
+{
+	struct json_object *args;
+	char *end;
+	long long v;
+
+	if (argc != 4)
+		return usage(stderr, EXIT_USAGE);
+	args = name_args(argv[1]);
+	json_object_object_add(args, "key", json_object_new_string(argv[2]));
+	v = strtoll(argv[3], &end, 10);
+	json_object_object_add(args, "value",
+			       *end || end == argv[3] ? json_object_new_string(argv[3])
+						      : json_object_new_int64(v));
+	if (ctl_call(c, "setlimit", args, NULL))
+		return EXIT_FAILURE;
+	if (!c->json)
+		printf("VM '%s': %s = %s\n", argv[1], argv[2], argv[3]);
+	return 0;
+}
+
+/* vcpupin NAME VCPU CPULIST */
+static int verb_vcpupin(struct ctl *c, int argc, char **argv)
+{
+	struct json_object *args;
+	char *end;
+	long vcpu;
+
+	if (argc != 4)
+		return usage(stderr, EXIT_USAGE);
+	vcpu = strtol(argv[2], &end, 10);
+	if (*end || end == argv[2] || vcpu < 0 || vcpu > 1023)
+		return fail("'%s' is not a vCPU number", argv[2]);
+	args = name_args(argv[1]);
+	json_object_object_add(args, "vcpu", json_object_new_int((int)vcpu));
+	json_object_object_add(args, "cpus", json_object_new_string(argv[3]));
+	if (ctl_call(c, "vcpupin", args, NULL))
+		return EXIT_FAILURE;
+	if (!c->json)
+		printf("VM '%s': vCPU %ld on CPUs %s\n", argv[1], vcpu, argv[3]);
+	return 0;
+}
+
 static int verb_events(struct ctl *c)
 {
 	struct json_object *o;
@@ -406,6 +455,10 @@ static int run_verb(struct ctl *c, int argc, char **argv)
 		return verb_autostart(c, argc, argv);
 	if (!strcmp(v, "snapshot") || !strcmp(v, "restore"))
 		return verb_snapshot(c, v, argc, argv);
+	if (!strcmp(v, "setlimit"))
+		return verb_setlimit(c, argc, argv);
+	if (!strcmp(v, "vcpupin"))
+		return verb_vcpupin(c, argc, argv);
 	if (!strcmp(v, "events") && argc == 1)
 		return verb_events(c);
 	if (!strcmp(v, "version") && argc == 1) {

@@ -51,8 +51,10 @@ static int proc_start_time(pid_t pid, uint64_t *out)
 	return 0;
 }
 
-static void child_exec(char *const argv[], const char *out_path, const char *log_path)
+static void child_exec(char *const argv[], const char *out_path, const char *log_path, int go)
 {
+	char c;
+
 	int in = open("/dev/null", O_RDONLY);
 	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -60,37 +62,50 @@ static void child_exec(char *const argv[], const char *out_path, const char *log
 	if (in < 0 || out < 0 || log < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(log, 2) < 0)
 		_exit(127);
 	setsid(); /* emberd's end or its terminal's signals are not the VM's */
+	/* emberd says go once the process sits in its cgroups. */
+	if (read(go, &c, 1) != 1)
+		_exit(126);
 	syscall(SYS_close_range, 3, ~0U, 0);
 	execv(argv[0], argv);
 	dprintf(2, "emberd: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
-int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path, struct vmproc *p,
-		 struct err *err)
+int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path,
+		 vmproc_prepare_fn prepare, void *ctx, struct vmproc *p, struct err *err)
 {
 	sigset_t none;
+	int go[2], ret = 0;
 	pid_t pid;
 
 	*p = (struct vmproc){ .pidfd = -1, .child = true };
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return err_set(err, -errno, "pipe: %s", strerror(errno));
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(go[0]);
+		close(go[1]);
 		return err_set(err, -errno, "fork: %s", strerror(errno));
+	}
 	if (pid == 0) {
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		child_exec(argv, out_path, log_path);
+		close(go[1]);
+		child_exec(argv, out_path, log_path, go[0]);
 	}
+	close(go[0]);
 	p->pid = pid;
 	p->pidfd = pidfd_open_(pid);
-	if (p->pidfd < 0 || proc_start_time(pid, &p->start_time) < 0) {
-		int ret = err_set(err, -errno, "cannot follow the ember process: %s",
-				  strerror(errno));
-
+	if (p->pidfd < 0 || proc_start_time(pid, &p->start_time) < 0)
+		ret = err_set(err, -errno, "cannot follow the ember process: %s", strerror(errno));
+	if (ret == 0 && prepare)
+		ret = prepare(pid, ctx, err);
+	if (ret == 0 && write(go[1], "", 1) != 1)
+		ret = err_set(err, -errno, "cannot start ember: %s", strerror(errno));
+	close(go[1]);
+	if (ret < 0)
 		vmproc_stop(p, 0);
-		return ret;
-	}
-	return 0;
+	return ret;
 }
 
 int vmproc_adopt(pid_t pid, uint64_t start_time, struct vmproc *p)
@@ -212,6 +227,13 @@ static struct json_object *vcpu_entry(pid_t pid, const char *tid)
 	json_object_object_add(o, "vcpu", json_object_new_int((int)vcpu));
 	json_object_object_add(o, "tid", json_object_new_int(atoi(tid)));
 	json_object_object_add(o, "cpu", json_object_new_int(cpu));
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	if (read_small(path, stat, sizeof(stat)) > 0 && (p = strstr(stat, "Cpus_allowed_list:"))) {
+		p += strlen("Cpus_allowed_list:");
+		p += strspn(p, " \t");
+		p[strcspn(p, "\n")] = '\0';
+		json_object_object_add(o, "affinity", json_object_new_string(p));
+	}
 	return o;
 }
 

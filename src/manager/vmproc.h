@@ -21,11 +21,16 @@ struct vmproc {
 	bool child;
 };
 
+/* Runs in emberd on the new process before it may exec (to put it in its cgroups). */
+typedef int (*vmproc_prepare_fn)(pid_t pid, void *ctx, struct err *err);
+
 /*
  * Starts argv[0] in its own session with stdin from /dev/null, stdout to
- * `out_path` (truncated) and stderr appended to `log_path`.
+ * `out_path` (truncated) and stderr appended to `log_path`; `prepare` (may
+ * be NULL) runs first, and its failure ends the process before it execs.
  */
-int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path, struct vmproc *p,
+int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path,
+		 vmproc_prepare_fn prepare, void *ctx, struct vmproc *p,
 		 struct err *err) __must_check;
 
 /* The process `pid` if it still is the one that started at `start_time`. */
@@ -47,7 +52,7 @@ int vmproc_stop(struct vmproc *p, int timeout_ms);
 int vmproc_wait_api(const struct vmproc *p, const char *sock, int timeout_ms, bool any,
 		    struct err *err) __must_check;
 
-/* The vCPU threads: [{"vcpu": N, "tid": T, "cpu": C}] (C: where it last ran). */
+/* The vCPU threads: [{"vcpu": N, "tid": T, "cpu": C, "affinity": "0-3"}] (C: where it last ran). */
 struct json_object *vmproc_vcpus(pid_t pid);
 
 /*

@@ -4,6 +4,7 @@ and (where this host has /dev/kvm) the lifecycle of real VMs. Every test
 runs its own emberd on a temporary state directory."""
 import json
 import os
+import pathlib
 import signal
 import socket
 import stat
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from emberlib import BUILD, GUEST_ELF, kvm_problem
+from emberlib import BUILD, GUEST_ELF, UnixHTTPConnection, kvm_problem
 
 EMBERD = BUILD / "src" / "emberd"
 EMBERCTL = BUILD / "src" / "emberctl"
@@ -108,6 +109,8 @@ BAD_DEFINITIONS = [
                            "logger": {"log_path": "/x"}}), "emberd's to set"),
     ("network", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
                             "network": "net0"}), "not supported by this emberd yet"),
+    ("limits", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
+                           "limits": {"memory_max_mib": 1}}), "'memory_max_mib' must be"),
 ]
 
 
@@ -368,3 +371,203 @@ def test_two_vms_cannot_write_one_disk(emberd, tmp_path):
     r = emberd.ctl("start", "b", check=1)
     assert f"disk '{disk}' is in use by VM 'a'" in r.stderr
     emberd.ctl("destroy", "a", check=0)
+
+
+# --- emberd's own logic, with a stand-in for ember (any host) -------------------------
+#
+# tests/tools/fake-ember.py answers emberd as ember would and runs no guest:
+# what these tests check is emberd (processes, states, events, cgroups,
+# pinning), not ember, whose own tests are above and in test_api.py.
+
+FAKE_EMBER = pathlib.Path(__file__).resolve().parent.parent / "tools" / "fake-ember.py"
+
+
+@pytest.fixture
+def fake(tmp_path):
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    yield d
+    for v in d.json("list"):
+        d.ctl("destroy", v["name"])
+    d.stop()
+
+
+def events_of(d):
+    return [(e["event"], e["vm"]) for e in
+            map(json.loads, (d.dir / "events.log").read_text().splitlines())]
+
+
+def test_fake_lifecycle(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path, **{"machine-config": {"vcpu_count": 2,
+                                                                  "mem_size_mib": 64}}), check=0)
+    fake.ctl("start", "vm1", check=0)
+    info = fake.json("info", "vm1")
+    assert info["state"] == "running" and os.path.exists(f"/proc/{info['pid']}")
+    assert sorted(v["vcpu"] for v in info["vcpus"]) == [0, 1]
+    assert info["api_socket"].endswith("/run/vm1/api.sock")
+    assert "is running: destroy or shut it down first" in fake.ctl("undefine", "vm1",
+                                                                    check=1).stderr
+    fake.ctl("suspend", "vm1", check=0)
+    assert fake.json("list")[0]["state"] == "paused"
+    fake.ctl("resume", "vm1", check=0)
+    fake.ctl("snapshot", "vm1", "s1", check=0)
+    assert (fake.dir / "snapshots" / "vm1" / "s1.snap").exists()
+    fake.ctl("destroy", "vm1", check=0)
+    assert not os.path.exists(f"/proc/{info['pid']}")
+    fake.ctl("restore", "vm1", "s1", check=0)
+    assert fake.json("info", "vm1")["state"] == "running"
+    fake.ctl("destroy", "vm1", check=0)
+    assert events_of(fake) == [("defined", "vm1"), ("started", "vm1"), ("paused", "vm1"),
+                               ("resumed", "vm1"), ("snapshot", "vm1"), ("destroyed", "vm1"),
+                               ("restored", "vm1"), ("destroyed", "vm1")]
+
+
+def test_fake_shutdown_honoured_and_ignored(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path, "honours", test="x"), check=0)
+    fake.ctl("define", definition(tmp_path, "ignores", test="x ignore-power"), check=0)
+    fake.ctl("start", "honours", check=0)
+    fake.ctl("start", "ignores", check=0)
+    r = fake.ctl("shutdown", "honours", "--timeout", "10", check=0)
+    assert r.stdout == "VM 'honours' shut down\n"
+    r = fake.ctl("shutdown", "ignores", "--timeout", "1", check=0)
+    assert r.stdout == "VM 'ignores' did not shut down in time: destroyed\n"
+    assert ("shutdown", "honours") in events_of(fake)
+    assert ("destroyed", "ignores") in events_of(fake)
+    assert fake.json("list") == []
+
+
+def test_fake_start_failure_shows_embers_reason(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path, test="x fail-start"), check=0)
+    r = fake.ctl("start", "vm1", check=1)
+    assert r.stderr == "emberctl: cannot start 'vm1': ember: fake start failure (fail-start)\n"
+    assert fake.json("info", "vm1")["state"] == "shut off"
+
+
+def test_fake_restart_finds_vms_again_and_notices_their_ends(tmp_path):
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    for name in ("runs", "dies", "stops", "later"):
+        d.ctl("define", definition(tmp_path, name, test="x"), check=0)
+        d.ctl("start", name, check=0)
+    pids = {n: d.json("info", n)["pid"] for n in ("runs", "dies", "stops", "later")}
+    sock = d.json("info", "stops")["api_socket"]
+    d.stop()  # the VMs run on without emberd
+    os.kill(pids["dies"], signal.SIGKILL)
+    conn = UnixHTTPConnection(pathlib.Path(sock))  # a clean power-off meanwhile
+    conn.request("PUT", "/ember/power-button", body="{}")
+    assert conn.getresponse().status == 204
+    time.sleep(0.5)
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    try:
+        states = {v["name"]: (v["state"], v["pid"]) for v in d.json("list", "--all")}
+        assert states == {"runs": ("running", pids["runs"]), "later": ("running", pids["later"]),
+                          "dies": ("crashed", None), "stops": ("shut off", None)}
+        os.kill(pids["later"], signal.SIGKILL)  # under the new emberd's eyes
+        wait_state(d, "later", "crashed")
+        d.ctl("destroy", "runs", check=0)
+        crashed = [json.loads(l) for l in (d.dir / "events.log").read_text().splitlines()
+                   if '"crashed"' in l]
+        assert [e["vm"] for e in crashed] == ["dies", "later"]
+        assert all("ember ended" in e["detail"] for e in crashed)
+    finally:
+        d.stop()
+
+
+def test_fake_autostart(tmp_path):
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    d.ctl("define", definition(tmp_path, autostart=True), check=0)
+    d.ctl("define", definition(tmp_path, "manual"), check=0)
+    d.stop()
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    try:
+        assert {v["name"]: v["state"] for v in d.json("list", "--all")} == {
+            "vm1": "running", "manual": "shut off"}
+        d.ctl("destroy", "vm1", check=0)
+    finally:
+        d.stop()
+
+
+def test_fake_disks_are_not_shared_for_writing(fake, tmp_path):
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(4096))
+
+    def drive(ro):
+        return [{"drive_id": "d", "path_on_host": str(disk), "is_root_device": False,
+                 "is_read_only": ro}]
+
+    fake.ctl("define", definition(tmp_path, "a", drives=drive(False)), check=0)
+    fake.ctl("define", definition(tmp_path, "b", drives=drive(False)), check=0)
+    fake.ctl("define", definition(tmp_path, "r1", drives=drive(True)), check=0)
+    fake.ctl("define", definition(tmp_path, "r2", drives=drive(True)), check=0)
+    fake.ctl("start", "a", check=0)
+    assert f"disk '{disk}' is in use by VM 'a'" in fake.ctl("start", "b", check=1).stderr
+    assert "in use by VM 'a'" in fake.ctl("start", "r1", check=1).stderr
+    fake.ctl("destroy", "a", check=0)
+    fake.ctl("start", "r1", check=0)
+    fake.ctl("start", "r2", check=0)  # readers share
+    assert "in use by VM" in fake.ctl("start", "a", check=1).stderr
+
+
+def cgroup_file(pid, controller, name):
+    """The file `name` of the cgroup `pid` is in for `controller` (v1 or v2)."""
+    for line in pathlib.Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if ctrls == "" and pathlib.Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            return pathlib.Path("/sys/fs/cgroup" + path) / name
+        if controller in ctrls.split(","):
+            mount = "/sys/fs/cgroup/" + ctrls
+            return pathlib.Path(mount + path) / name
+    raise AssertionError(f"{pid} is in no {controller} cgroup")
+
+
+def affinity(tid):
+    status = pathlib.Path(f"/proc/{tid}/status").read_text()
+    return [l.split()[1] for l in status.splitlines() if l.startswith("Cpus_allowed_list")][0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
+def test_fake_limits_and_pinning(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path, **{
+        "machine-config": {"vcpu_count": 2, "mem_size_mib": 64},
+        "limits": {"memory_max_mib": 256, "cpu_quota_pct": 50, "cpu_weight": 200},
+        "vcpu_pinning": ["0"]}), check=0)
+    fake.ctl("start", "vm1", check=0)
+    info = fake.json("info", "vm1")
+    pid = info["pid"]
+    v2 = pathlib.Path("/sys/fs/cgroup/cgroup.controllers").exists() and \
+        "memory" in pathlib.Path("/sys/fs/cgroup/cgroup.controllers").read_text()
+    mem = cgroup_file(pid, "memory", "memory.max" if v2 else "memory.limit_in_bytes")
+    assert "ember/vm1" in str(mem) and int(mem.read_text()) == 256 << 20
+    if v2:
+        assert cgroup_file(pid, "cpu", "cpu.max").read_text().split() == ["50000", "100000"]
+        assert cgroup_file(pid, "cpu", "cpu.weight").read_text().strip() == "200"
+    else:
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us").read_text().strip() == "50000"
+        assert cgroup_file(pid, "cpu", "cpu.shares").read_text().strip() == "2048"
+    vcpus = {v["vcpu"]: v for v in info["vcpus"]}
+    assert vcpus[0]["affinity"] == "0" and affinity(vcpus[0]["tid"]) == "0"
+    assert affinity(vcpus[1]["tid"]) == affinity(pid)  # not pinned
+    # Changed on the running VM, and kept in the definition.
+    fake.ctl("setlimit", "vm1", "memory_max_mib", "512", check=0)
+    assert int(mem.read_text()) == 512 << 20
+    fake.ctl("vcpupin", "vm1", "1", "1", check=0)
+    assert affinity(vcpus[1]["tid"]) == "1"
+    d = fake.json("dumpdef", "vm1")
+    assert d["limits"]["memory_max_mib"] == 512 and d["vcpu_pinning"][1] == "1"
+    for args, message in [(("setlimit", "vm1", "memory_max_mib", "1"), "from 16"),
+                          (("setlimit", "vm1", "colour", "3"), "unknown field 'colour'"),
+                          (("vcpupin", "vm1", "7", "0"), "has vCPUs 0 to 1"),
+                          (("vcpupin", "vm1", "0", "x"), "not a CPU list")]:
+        assert message in fake.ctl(*args, check=1).stderr
+    fake.ctl("destroy", "vm1", check=0)
+    assert not mem.parent.exists()  # the VM's cgroup went with it
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"limits": {"memory_max_mib": "lots"}}, "'memory_max_mib' must be an integer"),
+    ({"limits": {"cpuset": "0-"}}, "'cpuset' must be a CPU list"),
+    ({"limits": 5}, "'limits' must be an object"),
+    ({"vcpu_pinning": ["0", "z"]}, "vcpu_pinning[1]"),
+    ({"vcpu_pinning": "0"}, "must be an array"),
+])
+def test_bad_limits_are_refused(emberd, tmp_path, extra, message):
+    r = emberd.ctl("define", definition(tmp_path, **extra), check=1)
+    assert message in r.stderr, r.stderr
