@@ -31,7 +31,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from emberlib import UnixHTTPConnection  # noqa: E402
+from emberlib import UnixHTTPConnection, unix_listening  # noqa: E402
 
 MEMORY_MIB = 256
 
@@ -62,14 +62,7 @@ class Ember:
         wait_for(self.listening, what="ember's API socket")
 
     def listening(self):
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(self.sock))
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return unix_listening(self.sock)
 
     def call(self, method, path, body=None):
         conn = UnixHTTPConnection(self.sock)

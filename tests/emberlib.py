@@ -422,6 +422,18 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+def unix_listening(path):
+    """Whether a process accepts connections on the Unix socket `path`."""
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class EmberAPI:
     """An `ember --api-sock` process and requests to it."""
 
@@ -438,14 +450,7 @@ class EmberAPI:
             time.sleep(0.01)
 
     def listening(self):
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(self.sock))
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return unix_listening(self.sock)
 
     def request(self, method, path, body=None, raw=None):
         """(status, parsed JSON body or None)"""

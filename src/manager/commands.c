@@ -607,18 +607,18 @@ static int cmd_shutdown(struct mvm *m, struct err *err)
 	return mvm_api(m, "PUT", "/ember/power-button", "{}", NULL, err);
 }
 
-static int cmd_autostart(struct emberd *d, struct mvm *m, struct json_object *args, struct err *err)
+/* A copy of the definition with `key` set to `value` (taken), saved, then adopted. */
+static int update_def(struct emberd *d, struct mvm *m, const char *key, struct json_object *value,
+		      struct err *err)
 {
-	struct json_object *on = args ? json_object_object_get(args, "enable") : NULL;
 	struct json_object *def = json_object_new_object();
 	int ret;
 
-	json_object_object_foreach(m->def, key, val)
+	json_object_object_foreach(m->def, k, v)
 	{
-		json_object_object_add(def, key, json_object_get(val));
+		json_object_object_add(def, k, json_object_get(v));
 	}
-	json_object_object_add(def, "autostart",
-			       json_object_new_boolean(!on || json_object_get_boolean(on)));
+	json_object_object_add(def, key, value);
 	ret = save_def(d, m->name, def, err);
 	if (ret < 0) {
 		json_object_put(def);
@@ -627,6 +627,14 @@ static int cmd_autostart(struct emberd *d, struct mvm *m, struct json_object *ar
 	json_object_put(m->def);
 	m->def = def;
 	return 0;
+}
+
+static int cmd_autostart(struct emberd *d, struct mvm *m, struct json_object *args, struct err *err)
+{
+	struct json_object *on = args ? json_object_object_get(args, "enable") : NULL;
+
+	return update_def(d, m, "autostart",
+			  json_object_new_boolean(!on || json_object_get_boolean(on)), err);
 }
 
 /* Snapshots live in DIR/snapshots/NAME/SNAP.{snap,mem}. */
@@ -731,28 +739,6 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 	free(snap);
 	free(mem);
 	return ret;
-}
-
-/* A copy of the definition with `key` set to `value` (taken), saved, then adopted. */
-static int update_def(struct emberd *d, struct mvm *m, const char *key, struct json_object *value,
-		      struct err *err)
-{
-	struct json_object *def = json_object_new_object();
-	int ret;
-
-	json_object_object_foreach(m->def, k, v)
-	{
-		json_object_object_add(def, k, json_object_get(v));
-	}
-	json_object_object_add(def, key, value);
-	ret = save_def(d, m->name, def, err);
-	if (ret < 0) {
-		json_object_put(def);
-		return ret;
-	}
-	json_object_put(m->def);
-	m->def = def;
-	return 0;
 }
 
 /* One limit, now (a running VM's cgroup) and in the definition. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "manager/httpc.h"
+#include "util/file.h"
 
 #define REPLY_MAX (1u << 20)
 
@@ -32,21 +33,6 @@ static int httpc_connect(const char *sock, int timeout_s)
 		return ret;
 	}
 	return fd;
-}
-
-static int send_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static int read_reply(int fd, char **out, size_t *len)
@@ -120,9 +106,9 @@ int httpc_call(const char *sock, const char *method, const char *path, const cha
 		      ? -ENOMEM
 		      : 0;
 	if (ret == 0)
-		ret = send_all(fd, head, strlen(head));
+		ret = file_write_all(fd, head, strlen(head));
 	if (ret == 0 && blen)
-		ret = send_all(fd, body, blen);
+		ret = file_write_all(fd, body, blen);
 	if (ret == 0)
 		ret = read_reply(fd, &text, &len);
 	close(fd);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "manager/mgr.h"
+#include "util/file.h"
 
 ssize_t lb_fill(struct linebuf *lb, int fd)
 {
@@ -65,28 +66,17 @@ int mgr_write_line(int fd, struct json_object *o)
 {
 	const char *text = json_object_to_json_string_ext(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t len = strlen(text), off = 0;
+	size_t len = strlen(text);
 	char *line = malloc(len + 1);
+	int ret;
 
 	if (!line)
 		return -ENOMEM;
 	memcpy(line, text, len);
-	line[len++] = '\n';
-	while (off < len) {
-		ssize_t n = write(fd, line + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int ret = -errno;
-
-			free(line);
-			return ret;
-		}
-		off += (size_t)n;
-	}
+	line[len] = '\n';
+	ret = file_write_all(fd, line, len + 1);
 	free(line);
-	return 0;
+	return ret;
 }
 
 bool mgr_name_ok(const char *name)

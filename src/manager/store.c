@@ -52,17 +52,9 @@ char *store_path(const char *dir, const char *fmt, ...)
 
 static int write_fd(int fd, const char *data, size_t len)
 {
-	while (len) {
-		ssize_t n = write(fd, data, len);
+	int ret = file_write_all(fd, data, len);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= (size_t)n;
-	}
-	return fsync(fd) < 0 ? -errno : 0;
+	return ret < 0 ? ret : fsync(fd) < 0 ? -errno : 0;
 }
 
 int store_write(const char *path, const char *data, size_t len, struct err *err)

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "snapshot/snapfile.h"
+#include "util/file.h"
 
 #define REC_HEADER 16
 
@@ -89,23 +90,6 @@ static struct snap_header snapw_header(const struct snapw *w)
 	return h;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int snapw_write(struct snapw *w, int fd, struct err *err)
 {
 	struct snap_header h;
@@ -115,9 +99,9 @@ int snapw_write(struct snapw *w, int fd, struct err *err)
 		return err_set(err, w->error, "snapshot: cannot collect the VM's state: %s",
 			       strerror(-w->error));
 	h = snapw_header(w);
-	ret = write_all(fd, &h, sizeof(h));
+	ret = file_write_all(fd, &h, sizeof(h));
 	if (ret == 0)
-		ret = write_all(fd, w->buf, w->len);
+		ret = file_write_all(fd, w->buf, w->len);
 	return ret < 0 ? err_set(err, ret, "snapshot: cannot write: %s", strerror(-ret)) : 0;
 }
 

@@ -34,6 +34,23 @@ fail:
 	return ret;
 }
 
+int file_write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int file_read_exact(int fd, void *buf, size_t len, uint64_t off, const char *what, struct err *err)
 {
 	uint8_t *p = buf;

@@ -42,6 +42,9 @@ int file_open_regular(const char *path, const char *what, uint64_t *size,
  */
 int file_open_sink(const char *path) __must_check;
 
+/* Writes all of `len` bytes (retrying short writes and EINTR); 0 or -errno. */
+int file_write_all(int fd, const void *data, size_t len) __must_check;
+
 /* Reads exactly `len` bytes at `off`; -EIO (with a message) on a short file. */
 int file_read_exact(int fd, void *buf, size_t len, uint64_t off, const char *what,
 		    struct err *err) __must_check;

@@ -235,16 +235,6 @@ static int recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *w = (const uint64_t *)p;
-
-	for (unsigned int i = 0; i < PAGE / sizeof(*w); i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 static bool bit(const uint64_t *bm, uint64_t i)
 {
 	return bm[i / 64] & (1ULL << (i % 64));
@@ -265,12 +255,12 @@ static int send_pages(int fd, const struct vm *vm, const uint64_t *bm, bool skip
 		uint64_t first;
 		int ret;
 
-		while (i < pages &&
-		       ((bm && !bit(bm, i)) || (skip_zero && page_is_zero(ram + i * PAGE))))
+		while (i < pages && ((bm && !bit(bm, i)) ||
+				     (skip_zero && snapshot_page_is_zero(ram + i * PAGE))))
 			i++;
 		first = i;
 		while (i < pages && i - first < RUN_PAGES && (!bm || bit(bm, i)) &&
-		       !(skip_zero && page_is_zero(ram + i * PAGE)))
+		       !(skip_zero && snapshot_page_is_zero(ram + i * PAGE)))
 			i++;
 		if (i == first)
 			continue;

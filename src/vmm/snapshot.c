@@ -63,7 +63,7 @@ static void out_abandon(struct out_file *f)
 	f->fd = -1;
 }
 
-static bool page_is_zero(const uint8_t *p)
+bool snapshot_page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
 
@@ -92,7 +92,7 @@ static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
 /* A page the memory file gets: a diff's written ones (zero or not), else the non-zero ones. */
 static bool page_goes(const uint8_t *ram, uint64_t i, const uint64_t *only)
 {
-	return only ? (only[i / 64] >> (i % 64)) & 1 : !page_is_zero(ram + i * PAGE);
+	return only ? (only[i / 64] >> (i % 64)) & 1 : !snapshot_page_is_zero(ram + i * PAGE);
 }
 
 /*

@@ -39,6 +39,9 @@ char *snapshot_description(const struct vm_config *cfg);
 int snapshot_parse_description(const char *text, size_t len, struct vm_config *cfg,
 			       struct err *err) __must_check;
 
+/* Whether a 4 KiB page of guest RAM holds only zeros (memory files and migration skip those). */
+bool snapshot_page_is_zero(const uint8_t *p);
+
 /* Opens the memory file for vm_create(): its fd, or -errno with *err set. */
 int snapshot_open_memory(const char *path, struct err *err) __must_check;
 
