@@ -19,6 +19,7 @@
 #include "manager/emberd.h"
 #include "manager/httpc.h"
 #include "manager/limits.h"
+#include "manager/network.h"
 #include "manager/store.h"
 #include "util/log.h"
 
@@ -66,7 +67,7 @@ static char *run_path(const struct mvm *m, const char *file)
 static bool manager_key(const char *key)
 {
 	return !strcmp(key, "name") || !strcmp(key, "autostart") || !strcmp(key, "limits") ||
-	       !strcmp(key, "vcpu_pinning");
+	       !strcmp(key, "vcpu_pinning") || !strcmp(key, "network");
 }
 
 static struct json_object *ember_config(struct json_object *def)
@@ -88,8 +89,7 @@ static int no_logger_here(const char *key, struct json_object *o, void *ctx, str
 
 static int check_def(struct json_object *def, struct err *err)
 {
-	static const char *const later[] = { "network" };
-	struct json_object *name, *cfg;
+	struct json_object *name, *cfg, *net;
 	struct vm_config vc;
 	int ret;
 
@@ -103,10 +103,10 @@ static int check_def(struct json_object *def, struct err *err)
 	if (json_object_object_get(def, "autostart") &&
 	    !json_object_is_type(json_object_object_get(def, "autostart"), json_type_boolean))
 		return err_set(err, -EINVAL, "'autostart' must be a boolean");
-	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (json_object_object_get_ex(def, later[i], NULL))
-			return err_set(err, -ENOTSUP, "'%s' is not supported by this emberd yet",
-				       later[i]);
+	net = json_object_object_get(def, "network");
+	if (net && (!json_object_is_type(net, json_type_string) ||
+		    !mgr_name_ok(json_object_get_string(net))))
+		return err_set(err, -EINVAL, "'network' must be the name of a network");
 	ret = limits_check(def, err);
 	if (ret < 0) {
 		err_prefix(err, "definition '%s': ", json_object_get_string(name));
@@ -208,6 +208,43 @@ static bool ended_well(struct mvm *m, int status, char **why)
 	return ok;
 }
 
+/* The taps of its interfaces, made for its network. */
+static void detach_taps(struct mvm *m)
+{
+	struct json_object *ifs = json_object_object_get(m->def, "network-interfaces");
+
+	if (!json_object_object_get(m->def, "network"))
+		return;
+	for (size_t i = 0; ifs && i < json_object_array_length(ifs); i++)
+		net_detach_tap(json_object_get_string(json_object_object_get(
+			json_object_array_get_idx(ifs, i), "host_dev_name")));
+}
+
+/* Its network must be up: each interface gets a tap on the network's bridge. */
+static int attach_taps(struct mvm *m, struct err *err)
+{
+	struct json_object *net = json_object_object_get(m->def, "network");
+	struct json_object *ifs = json_object_object_get(m->def, "network-interfaces");
+	struct mnet *n = net ? emberd_net_find(m->d, json_object_get_string(net)) : NULL;
+	int ret = 0;
+
+	if (!net)
+		return 0;
+	if (!n)
+		return err_set(err, -ENOENT, "no network named '%s'", json_object_get_string(net));
+	if (!net_is_up(n->def))
+		return err_set(err, -ENETDOWN, "network '%s' is not active (net-start it)",
+			       n->name);
+	for (size_t i = 0; ret == 0 && ifs && i < json_object_array_length(ifs); i++)
+		ret = net_attach_tap(n->def,
+				     json_object_get_string(json_object_object_get(
+					     json_object_array_get_idx(ifs, i), "host_dev_name")),
+				     err);
+	if (ret < 0)
+		detach_taps(m);
+	return ret;
+}
+
 /* The process is gone: settle the state, tell everyone, tidy the run directory. */
 static void mvm_settle(struct mvm *m, int status)
 {
@@ -227,6 +264,7 @@ static void mvm_settle(struct mvm *m, int status)
 		unlink(path);
 	free(path);
 	limits_remove(m->name);
+	detach_taps(m);
 	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
 	free(why);
 }
@@ -394,9 +432,14 @@ static int mvm_start(struct mvm *m, struct err *err)
 	if (ret == 0)
 		ret = prepare_run_dir(m, err);
 	if (ret == 0)
+		ret = attach_taps(m, err);
+	if (ret == 0) {
 		ret = spawn_ember(m, true, err);
-	if (ret == 0)
-		ret = mvm_running(m, "started", err);
+		if (ret == 0)
+			ret = mvm_running(m, "started", err);
+		if (ret < 0)
+			detach_taps(m);
+	}
 	if (ret < 0)
 		err_prefix(err, "cannot start '%s': ", m->name);
 	return ret;
@@ -726,12 +769,19 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 	if (ret == 0)
 		ret = prepare_run_dir(m, err);
 	if (ret == 0)
+		ret = attach_taps(m, err);
+	if (ret == 0) {
 		ret = spawn_ember(m, false, err);
+		if (ret < 0)
+			detach_taps(m);
+	}
 	body = ret == 0 ? snapshot_body(snap, mem, true) : NULL;
 	if (ret == 0) {
 		ret = body ? mvm_api(m, "PUT", "/snapshot/load", body, NULL, err) : -ENOMEM;
-		if (ret < 0)
+		if (ret < 0) {
 			vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+			detach_taps(m);
+		}
 	}
 	if (ret == 0)
 		ret = mvm_running(m, "restored", err);
@@ -826,7 +876,8 @@ static int cmd_version(struct json_object **out)
 static bool read_only_cmd(const char *cmd)
 {
 	return !strcmp(cmd, "list") || !strcmp(cmd, "info") || !strcmp(cmd, "dumpdef") ||
-	       !strcmp(cmd, "events") || !strcmp(cmd, "version");
+	       !strcmp(cmd, "events") || !strcmp(cmd, "version") || !strcmp(cmd, "net-list") ||
+	       !strcmp(cmd, "net-info");
 }
 
 static int vm_command(struct emberd *d, const char *cmd, struct mvm *m, struct json_object *args,
@@ -882,6 +933,8 @@ int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct j
 		c->events = true;
 		return 0;
 	}
+	if (!strncmp(cmd, "net-", 4))
+		return emberd_net_command(d, cmd, args, out, err);
 	m = arg_vm(d, args, err);
 	return m ? vm_command(d, cmd, m, args, out, err) : -ENOENT;
 }

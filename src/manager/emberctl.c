@@ -48,6 +48,11 @@ static int usage(FILE *out, int status)
 		"                                io_weight, cpuset: now and from now on\n"
 		"  vcpupin NAME VCPU CPULIST     pin a vCPU thread (\"2\", \"0-3,6\")\n"
 		"  events                        follow events until interrupted\n"
+		"  net-define FILE | net-undefine NAME | net-start NAME | net-destroy NAME\n"
+		"  net-list [--all] | net-info NAME\n"
+		"                                networks: a bridge with NAT and DHCP; a VM\n"
+		"                                with \"network\": NAME gets a tap on it per\n"
+		"                                interface\n"
 		"  host-check                    what this host can and cannot do\n"
 		"  version\n"
 		"The socket is $EMBER_SOCKET, else %s.\n",
@@ -190,7 +195,7 @@ static int verb_list(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-static int verb_define(struct ctl *c, int argc, char **argv)
+static int verb_define(struct ctl *c, const char *cmd, const char *what, int argc, char **argv)
 {
 	struct file_view fv = { 0 };
 	struct json_object *def = NULL, *args, *res = NULL;
@@ -211,11 +216,11 @@ static int verb_define(struct ctl *c, int argc, char **argv)
 		 json_object_get_string(json_object_object_get(def, "name")) ?: "?");
 	args = json_object_new_object();
 	json_object_object_add(args, "definition", def);
-	ret = ctl_call(c, "define", args, &res);
+	ret = ctl_call(c, cmd, args, &res);
 	if (ret == 0 && c->json)
 		print_json(res);
 	else if (ret == 0)
-		printf("VM '%s' %s\n", name,
+		printf("%s '%s' %s\n", what, name,
 		       json_object_get_boolean(json_object_object_get(res, "created"))
 			       ? "defined"
 			       : "redefined");
@@ -404,6 +409,49 @@ static int verb_vcpupin(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+static int verb_net_list(struct ctl *c, int argc, char **argv)
+{
+	struct json_object *args, *res = NULL;
+	int ret;
+
+	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--all")))
+		return usage(stderr, EXIT_USAGE);
+	args = json_object_new_object();
+	json_object_object_add(args, "all", json_object_new_boolean(argc > 1));
+	ret = ctl_call(c, "net-list", args, &res);
+	if (ret == 0 && c->json)
+		print_json(res);
+	else if (ret == 0) {
+		printf(" %-16s %-9s %-16s %-18s %s\n", "Name", "State", "Bridge", "IPv4", "VMs");
+		for (size_t i = 0; i < json_object_array_length(res); i++) {
+			struct json_object *n = json_object_array_get_idx(res, i);
+
+			printf(" %-16s %-9s %-16s %-18s %zu\n",
+			       json_object_get_string(json_object_object_get(n, "name")),
+			       json_object_get_string(json_object_object_get(n, "state")),
+			       json_object_get_string(json_object_object_get(n, "bridge")),
+			       json_object_get_string(json_object_object_get(n, "ipv4")),
+			       json_object_array_length(json_object_object_get(n, "vms")));
+		}
+	}
+	json_object_put(res);
+	return ret;
+}
+
+static int verb_net_simple(struct ctl *c, const char *cmd, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (ctl_call(c, cmd, name_args(argv[1]), NULL))
+		return EXIT_FAILURE;
+	if (!c->json)
+		printf("network '%s' %s\n", argv[1],
+		       !strcmp(cmd, "net-start")     ? "started"
+		       : !strcmp(cmd, "net-destroy") ? "destroyed"
+						     : "undefined");
+	return 0;
+}
+
 static int verb_events(struct ctl *c)
 {
 	struct json_object *o;
@@ -436,7 +484,15 @@ static int run_verb(struct ctl *c, int argc, char **argv)
 	if (!strcmp(v, "list"))
 		return verb_list(c, argc, argv);
 	if (!strcmp(v, "define"))
-		return verb_define(c, argc, argv);
+		return verb_define(c, v, "VM", argc, argv);
+	if (!strcmp(v, "net-define"))
+		return verb_define(c, v, "network", argc, argv);
+	if (!strcmp(v, "net-list"))
+		return verb_net_list(c, argc, argv);
+	if (!strcmp(v, "net-start") || !strcmp(v, "net-destroy") || !strcmp(v, "net-undefine"))
+		return verb_net_simple(c, v, argc, argv);
+	if (!strcmp(v, "net-info"))
+		return verb_simple(c, v, argc, argv, NULL);
 	if (!strcmp(v, "undefine"))
 		return verb_simple(c, v, argc, argv, "undefined");
 	if (!strcmp(v, "start"))

@@ -418,6 +418,8 @@ static int emberd_init(struct emberd *d, const struct emberd_opts *o, struct err
 	if (ret < 0)
 		return err_set(err, ret, "signals: %s", strerror(-ret));
 	ret = setup_sockets(d, o, err);
+	if (ret == 0)
+		ret = emberd_load_nets(d, err);
 	return ret < 0 ? ret : emberd_load_vms(d, err);
 }
 
@@ -425,7 +427,8 @@ static void emberd_fini(struct emberd *d)
 {
 	while (d->clients)
 		client_drop(d, d->clients);
-	emberd_forget_vms(d); /* the VMs keep running; the next emberd finds them */
+	emberd_forget_vms(d);  /* the VMs keep running; the next emberd finds them */
+	emberd_forget_nets(d); /* and the networks stay up for them */
 	if (d->rw_h.fd > 0) {
 		close(d->rw_h.fd);
 		unlink(d->rw_path);
@@ -502,6 +505,7 @@ int main(int argc, char **argv)
 	}
 	ret = emberd_init(&d, &o, &err);
 	if (ret == 0) {
+		emberd_autostart_nets(&d);
 		emberd_autostart(&d);
 		log_info("emberd: serving %s (read-only: %s), state in %s", d.rw_path, d.ro_path,
 			 d.dir);

@@ -30,6 +30,13 @@ struct mvm {
 	uint64_t log_from; /* ember.log's size when this process started */
 };
 
+/* A defined network. */
+struct mnet {
+	struct mnet *next;
+	char name[MGR_NAME_MAX + 1];
+	struct json_object *def;
+};
+
 struct client {
 	struct client *next;
 	struct emberd *d;
@@ -50,6 +57,7 @@ struct emberd {
 	struct ev_handler rw_h, ro_h, sig_h;
 	struct client *clients;
 	struct mvm *vms;
+	struct mnet *nets;
 	bool quit;
 };
 
@@ -62,6 +70,15 @@ int emberd_load_vms(struct emberd *d, struct err *err) __must_check;
 void emberd_autostart(struct emberd *d);
 /* Lets go of the VMs without stopping them. */
 void emberd_forget_vms(struct emberd *d);
+
+/* Networks (netcmds.c). */
+int emberd_net_command(struct emberd *d, const char *cmd, struct json_object *args,
+		       struct json_object **out, struct err *err) __must_check;
+struct mnet *emberd_net_find(struct emberd *d, const char *name);
+int emberd_net_start(struct emberd *d, struct mnet *n, struct err *err) __must_check;
+int emberd_load_nets(struct emberd *d, struct err *err) __must_check;
+void emberd_autostart_nets(struct emberd *d);
+void emberd_forget_nets(struct emberd *d);
 
 /* Tells subscribed clients and events.log. */
 void emberd_event(struct emberd *d, const char *event, const char *vm, const char *detail);

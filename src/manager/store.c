@@ -21,7 +21,7 @@ static int make_dir(const char *path, struct err *err)
 
 int store_init(const char *dir, struct err *err)
 {
-	static const char *const subdirs[] = { "vms", "run", "snapshots" };
+	static const char *const subdirs[] = { "vms", "run", "snapshots", "networks", "netrun" };
 	int ret = make_dir(dir, err);
 
 	for (size_t i = 0; ret == 0 && i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {

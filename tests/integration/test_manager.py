@@ -5,6 +5,7 @@ runs its own emberd on a temporary state directory."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import stat
@@ -21,12 +22,12 @@ EMBERCTL = BUILD / "src" / "emberctl"
 
 
 class Emberd:
-    def __init__(self, tmp_path, extra=()):
+    def __init__(self, tmp_path, extra=(), wrap=()):
         self.dir = tmp_path / "state"
         self.sock = tmp_path / "d.sock"
         self.ro_sock = tmp_path / "d-ro.sock"
         self.log = open(tmp_path / "emberd.log", "a+")
-        self.proc = subprocess.Popen([str(EMBERD), "--state-dir", str(self.dir), "--socket",
+        self.proc = subprocess.Popen([*wrap, str(EMBERD), "--state-dir", str(self.dir), "--socket",
                                       str(self.sock), "--foreground", *extra],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 10
@@ -108,7 +109,7 @@ BAD_DEFINITIONS = [
     ("logger", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
                            "logger": {"log_path": "/x"}}), "emberd's to set"),
     ("network", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
-                            "network": "net0"}), "not supported by this emberd yet"),
+                            "network": 5}), "'network' must be the name of a network"),
     ("limits", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
                            "limits": {"memory_max_mib": 1}}), "'memory_max_mib' must be"),
 ]
@@ -571,3 +572,103 @@ def test_fake_limits_and_pinning(fake, tmp_path):
 def test_bad_limits_are_refused(emberd, tmp_path, extra, message):
     r = emberd.ctl("define", definition(tmp_path, **extra), check=1)
     assert message in r.stderr, r.stderr
+
+
+# --- networks (root, in a network namespace of the test's own) ---------------------
+
+
+def in_netns(d, *cmd):
+    return subprocess.run(["nsenter", "-t", str(d.proc.pid), "-n", *cmd], capture_output=True,
+                          text=True, timeout=30)
+
+
+def network(tmp_path, name="net0", **extra):
+    doc = {"name": name, "ipv4": "10.77.0.1/24", "nat": True,
+           "dhcp": {"start": "10.77.0.100", "end": "10.77.0.200"}, **extra}
+    path = tmp_path / f"{name}.net.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def netd(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("dnsmasq"):
+        pytest.skip("networks need root, nft and dnsmasq (scripts/setup.sh installs them)")
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)], wrap=["unshare", "-n"])
+    yield d
+    for v in d.json("list"):
+        d.ctl("destroy", v["name"])
+    for n in d.json("net-list"):
+        d.ctl("net-destroy", n["name"])
+    d.stop()
+
+
+def test_network_lifecycle_with_a_vm(netd, tmp_path):
+    assert netd.ctl("net-define", network(tmp_path), check=0).stdout == "network 'net0' defined\n"
+    assert netd.json("net-list") == []
+    netd.ctl("net-start", "net0", check=0)
+    [n] = netd.json("net-list")
+    assert (n["name"], n["state"], n["bridge"], n["ipv4"]) == ("net0", "active", "em-net0",
+                                                               "10.77.0.1/24")
+    assert "10.77.0.1/24" in in_netns(netd, "ip", "-br", "addr", "show", "em-net0").stdout
+    rules = in_netns(netd, "nft", "list", "table", "ip", "ember_net0").stdout
+    assert "ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 masquerade" in rules
+    pid = int((netd.dir / "netrun" / "net0" / "dnsmasq.pid").read_text())
+    assert "10.77.0.100,10.77.0.200" in pathlib.Path(f"/proc/{pid}/cmdline").read_text()
+    # A VM on the network: its interface's tap is on the bridge while it runs.
+    netd.ctl("define", definition(tmp_path, network="net0", **{"network-interfaces": [
+        {"iface_id": "eth0", "host_dev_name": "vm1tap0", "guest_mac": "06:00:00:00:00:01"}]}),
+             check=0)
+    netd.ctl("start", "vm1", check=0)
+    link = in_netns(netd, "ip", "-d", "link", "show", "vm1tap0").stdout
+    assert "master em-net0" in link and "tun type tap" in link
+    assert netd.json("net-info", "net0")["vms"] == ["vm1"]
+    assert "has 1 running VM(s)" in netd.ctl("net-destroy", "net0", check=1).stderr
+    assert "is active: destroy it first" in netd.ctl("net-undefine", "net0", check=1).stderr
+    netd.ctl("destroy", "vm1", check=0)
+    assert in_netns(netd, "ip", "link", "show", "vm1tap0").returncode != 0
+    netd.ctl("net-destroy", "net0", check=0)
+    assert in_netns(netd, "ip", "link", "show", "em-net0").returncode != 0
+    assert in_netns(netd, "nft", "list", "table", "ip", "ember_net0").returncode != 0
+    deadline = time.monotonic() + 5
+    while pathlib.Path(f"/proc/{pid}/cmdline").exists() and \
+            "Z" not in pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "dnsmasq outlived its network"
+        time.sleep(0.05)
+    netd.ctl("net-undefine", "net0", check=0)
+    assert netd.json("net-list", "--all") == []
+    events = [e for e, _ in events_of(netd) if e.startswith("net-")]
+    assert events == ["net-defined", "net-started", "net-destroyed", "net-undefined"]
+
+
+def test_vm_needs_its_network_up(netd, tmp_path):
+    netd.ctl("define", definition(tmp_path, network="net9"), check=0)
+    assert "no network named 'net9'" in netd.ctl("start", "vm1", check=1).stderr
+    netd.ctl("net-define", network(tmp_path, "net9"), check=0)
+    assert "network 'net9' is not active" in netd.ctl("start", "vm1", check=1).stderr
+    assert netd.json("info", "vm1")["state"] == "shut off"
+
+
+def test_networks_stay_up_across_an_emberd_restart_and_read_only_may_look(netd, tmp_path):
+    netd.ctl("net-define", network(tmp_path, autostart=True), check=0)
+    netd.ctl("net-start", "net0", check=0)
+    assert netd.ctl("net-list", sock=netd.ro_sock, check=0).returncode == 0
+    assert "read-only" in netd.ctl("net-destroy", "net0", sock=netd.ro_sock, check=1).stderr
+    assert "already active" in netd.ctl("net-start", "net0", check=1).stderr
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"name": "n", "ipv4": "10.0.0.1"}, "'ipv4' must be"),
+    ({"name": "n", "ipv4": "10.0.0.1/31"}, "'ipv4' must be"),
+    ({"name": "n", "ipv4": "300.0.0.1/24"}, "'ipv4' must be"),
+    ({"name": "n", "ipv4": "10.0.0.1/24", "bridge": "a-name-far-too-long"}, "'bridge'"),
+    ({"name": "n", "ipv4": "10.0.0.1/24", "nat": "yes"}, "'nat' must be a boolean"),
+    ({"name": "n", "ipv4": "10.0.0.1/24", "dhcp": {"start": "x"}}, "'dhcp' must be"),
+    ({"name": "n", "ipv4": "10.0.0.1/24", "mtu": 9000}, "unknown field 'mtu'"),
+    ({"ipv4": "10.0.0.1/24"}, "'name' must be"),
+])
+def test_bad_networks_are_refused(emberd, tmp_path, doc, message):
+    path = tmp_path / "bad.net.json"
+    path.write_text(json.dumps(doc))
+    assert message in emberd.ctl("net-define", path, check=1).stderr
+    assert list((emberd.dir / "networks").iterdir()) == []

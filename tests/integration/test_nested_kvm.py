@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
     "a QEMU TCG problem): run scripts/test-nested.sh or set EMBER_NESTED=1")
 MODULES = ["irqbypass", "ccp", "kvm", "kvm-amd", "tun",  # in load order
            "vsock", "vmw_vsock_virtio_transport_common", "vhost_iotlb", "vhost",
-           "vhost_vsock"]
+           "vhost_vsock", "llc", "stp", "bridge"]
 # What the Linux guest loads to use ember's devices (Debian builds them as modules).
 LINUX_MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng", "crc16",
                  "mbcache", "jbd2", "crc32c_generic", "ext4", "failover", "net_failover",
@@ -72,6 +72,12 @@ elif grep -q phase=net /proc/cmdline; then
 	echo "EMBER-LINUX mac=$(cat /sys/class/net/eth0/address)"
 	ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0
 	mkdir -p /tmp && ping -c 3 -W 5 10.0.0.1 > /tmp/ping.txt && echo "EMBER-LINUX ping=ok"
+	grep "packets transmitted" /tmp/ping.txt | sed "s/^/EMBER-LINUX /"
+elif grep -q phase=peer /proc/cmdline; then
+	# On emberd's network: ping the test guest in the other VM.
+	mkdir -p /tmp
+	ip link set eth0 up && ip addr add 10.77.0.3/24 dev eth0
+	ping -c 3 -W 5 10.77.0.2 > /tmp/ping.txt && echo "EMBER-LINUX peer-ping=ok"
 	grep "packets transmitted" /tmp/ping.txt | sed "s/^/EMBER-LINUX /"
 elif grep -q phase=snap /proc/cmdline; then
 	# Snapshotted (and restored into a new ember) during the sleep: the
@@ -353,6 +359,36 @@ run_manager() {
 	cat /tmp/mgr/state/events.log >> /tmp/manager.out
 	report manager 0
 }
+# Two VMs on emberd's network: Debian's kernel pings the test guest.
+run_manager_net() {
+	name=manager-net
+	mkdir -p /tmp/mgrn
+	export EMBER_SOCKET=/tmp/mgrn/d.sock
+	: > /tmp/manager-net.out
+	/work/emberd --state-dir /tmp/mgrn/state --socket /tmp/mgrn/d.sock --foreground >> /tmp/manager-net.err 2>&1 &
+	dpid=$!
+	for i in $(seq 100); do [ -S /tmp/mgrn/d.sock ] && break; sleep 0.1; done
+	echo '{"name": "net0", "ipv4": "10.77.0.1/24"}' > /tmp/mgrn/net0.json
+	echo '{"name": "answers", "network": "net0", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=virtio-net net_ip=10.77.0.2 net_pings=3 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tapA", "guest_mac": "06:00:ac:10:00:02"}]}' > /tmp/mgrn/answers.json
+	echo '{"name": "pings", "network": "net0", "boot-source": {"kernel_image_path": "/work/bzImage", "initrd_path": "/work/linux.cpio", "boot_args": "console=ttyS0 rdinit=/init panic=-1 quiet phase=peer"}, "machine-config": {"vcpu_count": 2, "mem_size_mib": 256}, "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tapB", "guest_mac": "06:00:ac:10:00:03"}]}' > /tmp/mgrn/pings.json
+	for f in net-define:net0 define:answers define:pings; do
+		echo "### ${f%%:*} ${f#*:}" >> /tmp/manager-net.out
+		/work/emberctl ${f%%:*} /tmp/mgrn/${f#*:}.json >> /tmp/manager-net.out 2>&1; echo "rc=$?" >> /tmp/manager-net.out
+	done
+	for c in "net-start net0" "start answers"; do
+		echo "### $c" >> /tmp/manager-net.out; /work/emberctl $c >> /tmp/manager-net.out 2>&1; echo "rc=$?" >> /tmp/manager-net.out
+	done
+	for i in $(seq 600); do grep -q "READY virtio-net" /tmp/mgrn/state/run/answers/console.log && break; sleep 0.1; done
+	echo "### start pings" >> /tmp/manager-net.out; /work/emberctl start pings >> /tmp/manager-net.out 2>&1; echo "rc=$?" >> /tmp/manager-net.out
+	echo "### net-info net0" >> /tmp/manager-net.out; /work/emberctl --json net-info net0 >> /tmp/manager-net.out 2>&1; echo "rc=$?" >> /tmp/manager-net.out
+	for i in $(seq 1200); do /work/emberctl info pings | grep -q "shut off" && break; sleep 0.1; done
+	for i in $(seq 300); do /work/emberctl info answers | grep -q "shut off" && break; sleep 0.1; done
+	echo "### consoles" >> /tmp/manager-net.out
+	cat /tmp/mgrn/state/run/answers/console.log /tmp/mgrn/state/run/pings/console.log >> /tmp/manager-net.out
+	echo "### net-destroy net0" >> /tmp/manager-net.out; /work/emberctl net-destroy net0 >> /tmp/manager-net.out 2>&1; echo "rc=$?" >> /tmp/manager-net.out
+	kill $dpid; wait $dpid
+	report manager-net 0
+}
 run_api() {
 	name=$1; tests=$2
 	rm -f /tmp/api.sock
@@ -443,6 +479,7 @@ def scenarios():
         "api-migrate": "API ticker ticks=40",
         "api-diff": "API ticker ticks=40",
         "manager": "MANAGER",
+        "manager-net": "MANAGER-NET",
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
@@ -483,8 +520,11 @@ def shared_libraries(binary):
 def outer_initramfs(path, debian_root, disks):
     entries = dirs("bin", "dev", "proc", "sys", "tmp", "mods", "work", "lib", "lib64",
                    "lib/x86_64-linux-gnu") + busybox_entries()
-    for lib in shared_libraries(EMBER):
+    # iproute2's ip (emberd's networks need bridges and taps busybox cannot make).
+    ip = pathlib.Path(shutil.which("ip") or "/usr/sbin/ip")
+    for lib in set(shared_libraries(EMBER)) | set(shared_libraries(ip)):
         entries.append(file(str(lib).lstrip("/"), lib.read_bytes(), 0o100755))
+    entries.append(file("bin/ip", ip.read_bytes(), 0o100755))
     for m in MODULES:
         entries.append(file(f"mods/{m}.ko", kernel_module(debian_root, m).read_bytes()))
     libs = [file(str(lib).lstrip("/"), lib.read_bytes(), 0o100755)
@@ -497,6 +537,7 @@ def outer_initramfs(path, debian_root, disks):
                            + [file("init", LINUX_INIT.encode(), 0o100755)])
     script = SCENARIO_FUNCS + "".join(
         "run_manager\n" if a == "MANAGER" else
+        "run_manager_net\n" if a == "MANAGER-NET" else
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
         if a.startswith(("SNAP ", "MIGRATE ", "FAILMIGRATE ")) else
@@ -802,6 +843,19 @@ def test_manager_runs_a_small_fleet(nested):
         ("destroyed", "ticking"), ("restored", "ticking"), ("crashed", "ticking"),
         ("started", "button"), ("shutdown", "button"), ("started", "ticking"),
         ("destroyed", "ticking")], r.explain()
+
+
+def test_two_vms_on_a_managed_network_reach_each_other(nested):
+    """emberd's bridge and taps: Debian's kernel pings the test guest in the other VM."""
+    import json
+    r = scenario(nested, "manager-net")
+    steps = manager_steps(r.stdout)
+    failed = [(c, o) for c, o, rc in steps if rc not in (0, None)]
+    assert not failed, r.explain()
+    info = json.loads(dict((c, o) for c, o, _ in steps)["net-info net0"])
+    assert info["state"] == "active" and sorted(info["vms"]) == ["answers", "pings"], r.explain()
+    assert "EMBER-LINUX peer-ping=ok" in r.stdout, r.explain()
+    assert "PASS virtio-net" in r.stdout, r.explain()
 
 
 def test_boot_timer_logs_the_guest_boot_time(nested):
