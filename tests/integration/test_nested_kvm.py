@@ -481,7 +481,8 @@ def scenarios():
         "manager": "MANAGER",
         "manager-net": "MANAGER-NET",
         # Last: it changes root.img, which the linux-virtio scenarios check.
-        "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng"),
+        "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng "
+                                                     "--vsock cid=3,uds=/tmp/snap-v.sock"),
         "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
         "linux-migrate-fail": "FAILMIGRATE snap-ready " + linux("phase=snap",
                                                                 "--disk root.img --rng"),
