@@ -421,6 +421,23 @@ static int mvm_running(struct mvm *m, const char *event, struct err *err)
 	return 0;
 }
 
+/* Disks free, run directory ready, taps on the network, ember up (booting with `boot`). */
+static int launch(struct mvm *m, bool boot, struct err *err)
+{
+	int ret = check_disks(m->d, m, err);
+
+	if (ret == 0)
+		ret = prepare_run_dir(m, err);
+	if (ret == 0)
+		ret = attach_taps(m, err);
+	if (ret == 0) {
+		ret = spawn_ember(m, boot, err);
+		if (ret < 0)
+			detach_taps(m);
+	}
+	return ret;
+}
+
 static int mvm_start(struct mvm *m, struct err *err)
 {
 	int ret;
@@ -428,15 +445,9 @@ static int mvm_start(struct mvm *m, struct err *err)
 	if (mvm_active(m))
 		return err_set(err, -EALREADY, "VM '%s' is already %s", m->name,
 			       state_names[m->state]);
-	ret = check_disks(m->d, m, err);
-	if (ret == 0)
-		ret = prepare_run_dir(m, err);
-	if (ret == 0)
-		ret = attach_taps(m, err);
+	ret = launch(m, true, err);
 	if (ret == 0) {
-		ret = spawn_ember(m, true, err);
-		if (ret == 0)
-			ret = mvm_running(m, "started", err);
+		ret = mvm_running(m, "started", err);
 		if (ret < 0)
 			detach_taps(m);
 	}
@@ -765,16 +776,7 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 		ret = err_set(err, -ENOENT, "VM '%s' has no snapshot '%s'", m->name,
 			      arg_string(args, "snapshot"));
 	if (ret == 0)
-		ret = check_disks(m->d, m, err);
-	if (ret == 0)
-		ret = prepare_run_dir(m, err);
-	if (ret == 0)
-		ret = attach_taps(m, err);
-	if (ret == 0) {
-		ret = spawn_ember(m, false, err);
-		if (ret < 0)
-			detach_taps(m);
-	}
+		ret = launch(m, false, err);
 	body = ret == 0 ? snapshot_body(snap, mem, true) : NULL;
 	if (ret == 0) {
 		ret = body ? mvm_api(m, "PUT", "/snapshot/load", body, NULL, err) : -ENOMEM;
@@ -959,7 +961,9 @@ static void mvm_recover(struct mvm *m)
 	start = (uint64_t)json_object_get_int64(json_object_object_get(st, "start_time"));
 	m->log_from = (uint64_t)json_object_get_int64(json_object_object_get(st, "log_from"));
 	json_object_put(st);
-	if (vmproc_adopt(pid, start, &m->proc) < 0) {
+	/* Gone, or ended and not yet reaped by whoever inherited it (a zombie). */
+	if (vmproc_adopt(pid, start, &m->proc) < 0 || vmproc_ended(&m->proc)) {
+		vmproc_reap(&m->proc);
 		mvm_settle(m, -1);
 		return;
 	}

@@ -164,16 +164,24 @@ static void print_json(struct json_object *o)
 
 /* --- verbs --------------------------------------------------------------------------- */
 
-static int verb_list(struct ctl *c, int argc, char **argv)
+/* "VERB [--all]": the list emberd gives for `cmd`. */
+static int fetch_list(struct ctl *c, const char *cmd, int argc, char **argv,
+		      struct json_object **res)
 {
-	struct json_object *args, *res = NULL;
-	int ret;
+	struct json_object *args;
 
 	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--all")))
 		return usage(stderr, EXIT_USAGE);
 	args = json_object_new_object();
 	json_object_object_add(args, "all", json_object_new_boolean(argc > 1));
-	ret = ctl_call(c, "list", args, &res);
+	return ctl_call(c, cmd, args, res);
+}
+
+static int verb_list(struct ctl *c, int argc, char **argv)
+{
+	struct json_object *res = NULL;
+	int ret = fetch_list(c, "list", argc, argv, &res);
+
 	if (ret)
 		return ret;
 	if (c->json) {
@@ -411,14 +419,9 @@ static int verb_vcpupin(struct ctl *c, int argc, char **argv)
 
 static int verb_net_list(struct ctl *c, int argc, char **argv)
 {
-	struct json_object *args, *res = NULL;
-	int ret;
+	struct json_object *res = NULL;
+	int ret = fetch_list(c, "net-list", argc, argv, &res);
 
-	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--all")))
-		return usage(stderr, EXIT_USAGE);
-	args = json_object_new_object();
-	json_object_object_add(args, "all", json_object_new_boolean(argc > 1));
-	ret = ctl_call(c, "net-list", args, &res);
 	if (ret == 0 && c->json)
 		print_json(res);
 	else if (ret == 0) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jailer/cgroup.h"
 #include "manager/limits.h"
@@ -257,11 +258,20 @@ int limits_pin_vcpu(pid_t pid, unsigned int vcpu, const char *cpus, struct err *
 int limits_pin(pid_t pid, struct json_object *def, struct err *err)
 {
 	struct json_object *pins = json_object_object_get(def, "vcpu_pinning");
+	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
 	int ret = 0;
 
-	for (size_t i = 0; pins && ret == 0 && i < json_object_array_length(pins); i++)
-		ret = limits_pin_vcpu(pid, (unsigned int)i,
-				      json_object_get_string(json_object_array_get_idx(pins, i)),
-				      err);
+	for (size_t i = 0; pins && ret == 0 && i < json_object_array_length(pins); i++) {
+		const char *cpus = json_object_get_string(json_object_array_get_idx(pins, i));
+
+		/* A vCPU thread names itself as it starts: give it up to a second. */
+		for (int tries = 0; tries < 100; tries++) {
+			err->msg[0] = '\0';
+			ret = limits_pin_vcpu(pid, (unsigned int)i, cpus, err);
+			if (ret != -ENOENT)
+				break;
+			nanosleep(&tick, NULL);
+		}
+	}
 	return ret;
 }

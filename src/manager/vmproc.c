@@ -146,6 +146,11 @@ static bool ended_within(const struct vmproc *p, int timeout_ms)
 	return poll(&pf, 1, timeout_ms) > 0;
 }
 
+bool vmproc_ended(const struct vmproc *p)
+{
+	return p->pidfd >= 0 && ended_within(p, 0);
+}
+
 int vmproc_stop(struct vmproc *p, int timeout_ms)
 {
 	if (p->pidfd < 0)
@@ -203,7 +208,7 @@ static int read_small(const char *path, char *buf, size_t cap)
 
 static struct json_object *vcpu_entry(pid_t pid, const char *tid)
 {
-	char path[96], comm[32], stat[1024];
+	char path[96], comm[32], stat[4096];
 	unsigned int vcpu;
 	int cpu;
 	char *p;

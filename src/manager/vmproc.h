@@ -42,6 +42,9 @@ int vmproc_adopt(pid_t pid, uint64_t start_time, struct vmproc *p) __must_check;
  */
 int vmproc_reap(struct vmproc *p);
 
+/* Whether the process has ended (its pidfd is readable). */
+bool vmproc_ended(const struct vmproc *p);
+
 /* SIGTERM, up to `timeout_ms` for it to end, then SIGKILL; reaps it. Returns as vmproc_reap. */
 int vmproc_stop(struct vmproc *p, int timeout_ms);
 

@@ -401,7 +401,10 @@ def test_fake_lifecycle(fake, tmp_path):
     fake.ctl("define", definition(tmp_path, **{"machine-config": {"vcpu_count": 2,
                                                                   "mem_size_mib": 64}}), check=0)
     fake.ctl("start", "vm1", check=0)
-    info = fake.json("info", "vm1")
+    deadline = time.monotonic() + 5
+    while len((info := fake.json("info", "vm1"))["vcpus"]) < 2:  # threads name themselves
+        assert time.monotonic() < deadline, info
+        time.sleep(0.02)
     assert info["state"] == "running" and os.path.exists(f"/proc/{info['pid']}")
     assert sorted(v["vcpu"] for v in info["vcpus"]) == [0, 1]
     assert info["api_socket"].endswith("/run/vm1/api.sock")
@@ -455,7 +458,8 @@ def test_fake_restart_finds_vms_again_and_notices_their_ends(tmp_path):
     conn = UnixHTTPConnection(pathlib.Path(sock))  # a clean power-off meanwhile
     conn.request("PUT", "/ember/power-button", body="{}")
     assert conn.getresponse().status == 204
-    time.sleep(0.5)
+    for pid in (pids["dies"], pids["stops"]):
+        wait_gone(pid)
     d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
     try:
         states = {v["name"]: (v["state"], v["pid"]) for v in d.json("list", "--all")}
@@ -470,6 +474,19 @@ def test_fake_restart_finds_vms_again_and_notices_their_ends(tmp_path):
         assert all("ember ended" in e["detail"] for e in crashed)
     finally:
         d.stop()
+
+
+def wait_gone(pid, timeout=10):
+    """Until `pid` ended (a zombie nobody reaps counts: this host's init may not)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{pid} still runs")
 
 
 def test_fake_autostart(tmp_path):
@@ -531,7 +548,10 @@ def test_fake_limits_and_pinning(fake, tmp_path):
         "limits": {"memory_max_mib": 256, "cpu_quota_pct": 50, "cpu_weight": 200},
         "vcpu_pinning": ["0"]}), check=0)
     fake.ctl("start", "vm1", check=0)
-    info = fake.json("info", "vm1")
+    deadline = time.monotonic() + 5
+    while len((info := fake.json("info", "vm1"))["vcpus"]) < 2:  # threads name themselves
+        assert time.monotonic() < deadline, info
+        time.sleep(0.02)
     pid = info["pid"]
     v2 = pathlib.Path("/sys/fs/cgroup/cgroup.controllers").exists() and \
         "memory" in pathlib.Path("/sys/fs/cgroup/cgroup.controllers").read_text()

@@ -62,10 +62,15 @@ def handler(fake):
 
         def reply(self, status, body=None):
             data = json.dumps(body).encode() if body is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if data:
+                    self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:
+                pass  # the client hung up after the status it wanted: its business
 
         def body(self):
             n = int(self.headers.get("Content-Length", 0))
@@ -83,7 +88,7 @@ def handler(fake):
             if self.path == "/ember/power-button":
                 self.reply(204)
                 if "ignore-power" not in fake.boot_args():
-                    threading.Timer(0.2, fake.end, ("poweroff", 0)).start()
+                    fake.end("poweroff", 0)  # the reply is on its way; the "guest" powers off
             elif self.path == "/snapshot/create":
                 open(b["snapshot_path"], "w").write(json.dumps(fake.config))
                 open(b["mem_file_path"], "w").write("memory")
