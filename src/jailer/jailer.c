@@ -438,9 +438,8 @@ static int enter_netns(const struct jail *j)
  */
 static int enter_pidns(struct jail *j, int *exit_status)
 {
-	char path[PATH_MAX * 2];
+	char path[PATH_MAX * 2], tmp[PATH_MAX * 2 + 8];
 	pid_t child;
-	FILE *f;
 	int fd;
 	int st;
 
@@ -454,15 +453,14 @@ static int enter_pidns(struct jail *j, int *exit_status)
 	if (child == 0)
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s.pid", j->root, j->exec_name);
-	/* The root is the program's by now: no following a link it may have put there. */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (f) {
-		fprintf(f, "%d\n", (int)child);
-		fclose(f);
-	} else {
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/*
+	 * The root is the program's by now: no following a link it may have put
+	 * there. Written beside and renamed, so a reader never sees it empty.
+	 */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || dprintf(fd, "%d\n", (int)child) < 0 || close(fd) < 0 || rename(tmp, path) < 0)
 		fail(1, "cannot write '%s': %s", path, strerror(errno));
-	}
 	*exit_status = 0;
 	if (j->daemonize)
 		return -1;
