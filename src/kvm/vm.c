@@ -388,8 +388,11 @@ int vm_create(struct kvm_host *kvm, const struct vm_config *cfg, struct vm_ram *
 	int ret;
 
 	vm = calloc(1, sizeof(*vm));
-	if (!vm)
+	if (!vm) {
+		if (ram)
+			vm_ram_free(ram);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->kvm = kvm;
@@ -411,6 +414,8 @@ fail:
 	if (ret == -ENOMEM)
 		err_set(err, ret, "out of memory while creating the VM");
 	vm_destroy(vm);
+	if (ram)
+		vm_ram_free(ram); /* taken over whatever the outcome, even before vm_init took it */
 	return ret;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,8 @@ static struct mvm *mvm_new(struct emberd *d, const char *name, struct json_objec
 	m->def = def;
 	m->proc.pidfd = -1;
 	m->exit_h.fd = -1;
+	m->con_h.fd = -1;
+	m->con_log = -1;
 	m->next = d->vms;
 	d->vms = m;
 	return m;
@@ -265,6 +268,7 @@ static void mvm_settle(struct mvm *m, int status)
 	free(path);
 	limits_remove(m->name);
 	detach_taps(m);
+	console_close(m);
 	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
 	free(why);
 }
@@ -378,13 +382,26 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 		cfg,	      NULL
 	};
 	struct stat st;
-	int ret;
+	int ret, tty = -1, null = -1;
 
 	m->log_from = log && stat(log, &st) == 0 ? (uint64_t)st.st_size : 0;
-	ret = sock && cfg && log && out
-		      ? vmproc_spawn(argv, out, log, join_cgroup, m, &m->proc, err)
-		      : err_set(err, -ENOMEM, "out of memory");
-
+	ret = sock && cfg && log && out ? 0 : err_set(err, -ENOMEM, "out of memory");
+	if (ret == 0 && console_open(m, out, &tty, err) < 0) {
+		/* No pty here (no devpts): the console is its log alone. */
+		log_warn("%s: %s; its console goes to %s only", m->name, err->msg, out);
+		err->msg[0] = '\0';
+		tty = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (tty < 0 || null < 0)
+			ret = err_set(err, -errno, "'%s': %s", out, strerror(errno));
+	}
+	if (ret == 0)
+		ret = vmproc_spawn(argv, null >= 0 ? null : tty, tty, log, join_cgroup, m, &m->proc,
+				   err);
+	if (tty >= 0)
+		close(tty); /* ember has them */
+	if (null >= 0)
+		close(null);
 	if (ret == 0) {
 		ret = vmproc_wait_api(&m->proc, sock, START_TIMEOUT_MS, !boot, err);
 		if (ret < 0) {
@@ -396,6 +413,8 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 			free(line);
 		}
 	}
+	if (ret < 0)
+		console_close(m);
 	free(sock);
 	free(cfg);
 	free(log);
@@ -938,6 +957,8 @@ int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct j
 	if (!strncmp(cmd, "net-", 4))
 		return emberd_net_command(d, cmd, args, out, err);
 	m = arg_vm(d, args, err);
+	if (m && !strcmp(cmd, "console"))
+		return console_attach(m, c, err);
 	return m ? vm_command(d, cmd, m, args, out, err) : -ENOENT;
 }
 
@@ -1048,6 +1069,7 @@ void emberd_forget_vms(struct emberd *d)
 			evloop_del(&d->loop, &m->exit_h);
 			close(m->proc.pidfd);
 		}
+		console_close(m);
 		mvm_free(d, m);
 	}
 }

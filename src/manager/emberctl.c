@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,7 @@ static int usage(FILE *out, int status)
 		"                                io_weight, cpuset: now and from now on\n"
 		"  vcpupin NAME VCPU CPULIST     pin a vCPU thread (\"2\", \"0-3,6\")\n"
 		"  events                        follow events until interrupted\n"
+		"  console NAME                  the VM's serial console (Ctrl-] leaves it)\n"
 		"  net-define FILE | net-undefine NAME | net-start NAME | net-destroy NAME\n"
 		"  net-list [--all] | net-info NAME\n"
 		"                                networks: a bridge with NAT and DHCP; a VM\n"
@@ -455,6 +458,68 @@ static int verb_net_simple(struct ctl *c, const char *cmd, int argc, char **argv
 	return 0;
 }
 
+#define ESCAPE 0x1d /* Ctrl-], as virsh console */
+
+/* Relays the terminal and the VM's console until the escape key or the console's end. */
+static int console_relay(struct ctl *c)
+{
+	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+			       { .fd = c->fd, .events = POLLIN } };
+	char buf[4096];
+
+	/* Output that came with the reply. */
+	if (c->lb.len && write(STDOUT_FILENO, c->lb.buf, c->lb.len) < 0)
+		return EXIT_FAILURE;
+	c->lb.len = 0;
+	for (;;) {
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return EXIT_FAILURE;
+		if (p[1].revents) {
+			n = read(c->fd, buf, sizeof(buf));
+			if (n <= 0)
+				return 0; /* the VM ended */
+			if (write(STDOUT_FILENO, buf, (size_t)n) < 0)
+				return EXIT_FAILURE;
+		}
+		if (p[0].revents) {
+			char *esc;
+
+			n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0)
+				return 0;
+			esc = memchr(buf, ESCAPE, (size_t)n);
+			if (file_write_all(c->fd, buf, esc ? (size_t)(esc - buf) : (size_t)n) < 0 ||
+			    esc)
+				return 0;
+		}
+	}
+}
+
+static int verb_console(struct ctl *c, int argc, char **argv)
+{
+	struct termios saved, raw;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	int ret;
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (ctl_call(c, "console", name_args(argv[1]), NULL))
+		return EXIT_FAILURE;
+	fprintf(stderr, "Connected to VM '%s'; escape character is ^]\r\n", argv[1]);
+	if (tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	ret = console_relay(c);
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	fprintf(stderr, "\r\n");
+	return ret;
+}
+
 static int verb_events(struct ctl *c)
 {
 	struct json_object *o;
@@ -529,7 +594,9 @@ static int run_verb(struct ctl *c, int argc, char **argv)
 		json_object_put(res);
 		return ret;
 	}
-	if (!strcmp(v, "console") || !strcmp(v, "migrate"))
+	if (!strcmp(v, "console"))
+		return verb_console(c, argc, argv);
+	if (!strcmp(v, "migrate"))
 		return fail("'%s' is not supported by this emberctl yet", v);
 	fprintf(stderr, "emberctl: unknown verb '%s'\n", v);
 	return usage(stderr, EXIT_USAGE);

@@ -111,6 +111,7 @@ static void client_drop(struct emberd *d, struct client *c)
 	while (*pp != c)
 		pp = &(*pp)->next;
 	*pp = c->next;
+	console_detach(c);
 	evloop_del(&d->loop, &c->h);
 	close(c->h.fd);
 	lb_fini(&c->lb);
@@ -123,7 +124,7 @@ static void client_readable(struct ev_handler *h, uint32_t events)
 	struct emberd *d = c->d;
 	ssize_t n = lb_fill(&c->lb, h->fd);
 	char *line;
-	int bad;
+	int bad = 0;
 
 	(void)events;
 	if (n == -EAGAIN)
@@ -132,9 +133,14 @@ static void client_readable(struct ev_handler *h, uint32_t events)
 		c->dead = true;
 		return;
 	}
-	while (!c->dead && (line = lb_next(&c->lb, &bad))) {
+	while (!c->dead && !c->console && (line = lb_next(&c->lb, &bad))) {
 		client_answer(d, c, line);
 		lb_consume(&c->lb);
+	}
+	if (c->console) { /* on the console: whatever came is keystrokes */
+		console_input(c, c->lb.buf, c->lb.len);
+		c->lb.len = 0;
+		return;
 	}
 	if (bad) {
 		struct json_object *rep = reply_error("request line too long");

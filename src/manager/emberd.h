@@ -27,7 +27,10 @@ struct mvm {
 	bool stopping;		  /* destroyed or migrated: its end is no crash */
 	const char *stop_event;	  /* the event its end gives ("destroyed", "migrated") */
 	uint64_t started_ms;
-	uint64_t log_from; /* ember.log's size when this process started */
+	uint64_t log_from;	 /* ember.log's size when this process started */
+	struct ev_handler con_h; /* the console pty's master; fd -1 without one */
+	int con_log;		 /* console.log */
+	struct client *attached; /* the client on the console, if any */
 };
 
 /* A defined network. */
@@ -42,8 +45,9 @@ struct client {
 	struct emberd *d;
 	struct ev_handler h;
 	struct linebuf lb;
-	bool ro;     /* came in on the read-only socket */
-	bool events; /* subscribed: gets event lines */
+	bool ro;	     /* came in on the read-only socket */
+	bool events;	     /* subscribed: gets event lines */
+	struct mvm *console; /* attached: raw bytes both ways from now on */
 	bool dead;
 };
 
@@ -79,6 +83,13 @@ int emberd_net_start(struct emberd *d, struct mnet *n, struct err *err) __must_c
 int emberd_load_nets(struct emberd *d, struct err *err) __must_check;
 void emberd_autostart_nets(struct emberd *d);
 void emberd_forget_nets(struct emberd *d);
+
+/* A VM's console (console.c): a pty for ember, its output to console.log and a client. */
+int console_open(struct mvm *m, const char *log_path, int *slave, struct err *err) __must_check;
+void console_close(struct mvm *m);
+int console_attach(struct mvm *m, struct client *c, struct err *err) __must_check;
+void console_input(struct client *c, const char *data, size_t len);
+void console_detach(struct client *c);
 
 /* Tells subscribed clients and events.log. */
 void emberd_event(struct emberd *d, const char *event, const char *vm, const char *detail);

@@ -51,15 +51,12 @@ static int proc_start_time(pid_t pid, uint64_t *out)
 	return 0;
 }
 
-static void child_exec(char *const argv[], const char *out_path, const char *log_path, int go)
+static void child_exec(char *const argv[], int in, int out, const char *log_path, int go)
 {
 	char c;
-
-	int in = open("/dev/null", O_RDONLY);
-	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
-	if (in < 0 || out < 0 || log < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(log, 2) < 0)
+	if (log < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(log, 2) < 0)
 		_exit(127);
 	setsid(); /* emberd's end or its terminal's signals are not the VM's */
 	/* emberd says go once the process sits in its cgroups. */
@@ -71,7 +68,7 @@ static void child_exec(char *const argv[], const char *out_path, const char *log
 	_exit(127);
 }
 
-int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path,
+int vmproc_spawn(char *const argv[], int in, int out, const char *log_path,
 		 vmproc_prepare_fn prepare, void *ctx, struct vmproc *p, struct err *err)
 {
 	sigset_t none;
@@ -91,7 +88,7 @@ int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(go[1]);
-		child_exec(argv, out_path, log_path, go[0]);
+		child_exec(argv, in, out, log_path, go[0]);
 	}
 	close(go[0]);
 	p->pid = pid;

@@ -25,11 +25,12 @@ struct vmproc {
 typedef int (*vmproc_prepare_fn)(pid_t pid, void *ctx, struct err *err);
 
 /*
- * Starts argv[0] in its own session with stdin from /dev/null, stdout to
- * `out_path` (truncated) and stderr appended to `log_path`; `prepare` (may
- * be NULL) runs first, and its failure ends the process before it execs.
+ * Starts argv[0] in its own session with stdin `in` and stdout `out` (its
+ * console: the slave side of emberd's pty, both) and stderr appended to
+ * `log_path`; `prepare` (may be NULL) runs first, and its failure ends the
+ * process before it execs.
  */
-int vmproc_spawn(char *const argv[], const char *out_path, const char *log_path,
+int vmproc_spawn(char *const argv[], int in, int out, const char *log_path,
 		 vmproc_prepare_fn prepare, void *ctx, struct vmproc *p,
 		 struct err *err) __must_check;
 

@@ -261,6 +261,7 @@ def test_emberctl_usage_and_unreachable_daemon(emberd, tmp_path):
     assert "--timeout must be" in emberd.ctl("shutdown", "vm1", "--timeout", "0", check=1).stderr
     assert "not supported by this emberctl yet" in emberd.ctl("migrate", "vm1", "unix:/x",
                                                               check=1).stderr
+    assert "no console here" in emberd.ctl("console", "vm1", check=1).stderr
     assert "manages" in subprocess.run([str(EMBERD), "--help"], capture_output=True,
                                        text=True).stderr
 
@@ -692,3 +693,35 @@ def test_bad_networks_are_refused(emberd, tmp_path, doc, message):
     path.write_text(json.dumps(doc))
     assert message in emberd.ctl("net-define", path, check=1).stderr
     assert list((emberd.dir / "networks").iterdir()) == []
+
+
+def test_fake_console_attach_type_detach(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path), check=0)
+    fake.ctl("start", "vm1", check=0)
+    env = {**os.environ, "EMBER_SOCKET": str(fake.sock)}
+    con = subprocess.Popen([str(EMBERCTL), "console", "vm1"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    time.sleep(0.3)
+    second = fake.ctl("console", "vm1", check=1)  # one client at a time
+    assert "another client has its console" in second.stderr
+    assert "not allowed on the read-only socket" in fake.ctl("console", "vm1",
+                                                              sock=fake.ro_sock, check=1).stderr
+    con.stdin.write(b"hello console\n")
+    con.stdin.flush()
+    time.sleep(0.5)
+    con.stdin.write(b"\x1d")  # Ctrl-]: leave; the VM runs on
+    con.stdin.flush()
+    out, err = con.communicate(timeout=10)
+    assert con.returncode == 0, err
+    assert b"Connected to VM 'vm1'; escape character is ^]" in err
+    assert b"echo: hello console" in out
+    log = (fake.dir / "run" / "vm1" / "console.log").read_bytes()
+    assert b"fake guest console" in log and b"echo: hello console" in log
+    assert fake.json("info", "vm1")["state"] == "running"
+    # Free again for the next client; and it ends when the VM does.
+    con = subprocess.Popen([str(EMBERCTL), "console", "vm1"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    time.sleep(0.3)
+    fake.ctl("destroy", "vm1", check=0)
+    out, err = con.communicate(timeout=10)
+    assert con.returncode == 0, err

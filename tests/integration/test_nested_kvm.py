@@ -114,6 +114,7 @@ OUTER_INIT = """#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 for m in {modules}; do insmod /mods/$m.ko || echo "NESTED-ERROR insmod $m"; done
 [ -c /dev/kvm ] || echo "NESTED-ERROR no /dev/kvm"
 cd /work
@@ -341,6 +342,11 @@ run_manager() {
 	mgr snapshot ticking s1
 	mgr destroy ticking
 	mgr restore ticking s1
+	echo "### console ticking" >> /tmp/manager.out
+	(sleep 3; printf '\\035') | /work/emberctl console ticking > /tmp/con.txt 2>&1
+	echo "rc=$?" >> /tmp/manager.out
+	echo "### console ticks" >> /tmp/manager.out
+	grep -c "^TICK" /tmp/con.txt >> /tmp/manager.out
 	mgr --json list
 	kill $dpid; wait $dpid
 	mgr_daemon
@@ -836,6 +842,7 @@ def test_manager_runs_a_small_fleet(nested):
     assert by["shutdown ticking --timeout 3"][0][0] == \
         "VM 'ticking' did not shut down in time: destroyed", r.explain()
     assert "PASS  /dev/kvm" in by["host-check"][0][0], r.explain()
+    assert int(by["console ticks"][0][0]) >= 10, r.explain()  # 3 s of a 100 ms ticker
     events = [json.loads(l) for l in r.stdout.split("### events\n")[1].splitlines()
               if l.startswith("{")]
     assert [(e["event"], e["vm"]) for e in events] == [

@@ -4,7 +4,7 @@ same command line, an API socket answering what emberd asks (GET /, PATCH
 /vm, the power button, snapshot create and load), one thread per vCPU named
 vcpuN, and ember's last log line. It runs no guest. Its guest's command line
 may say: ignore-power (the power button does nothing), fail-start (ember's
-start fails)."""
+start fails). Its serial console echoes the lines it gets."""
 import argparse
 import ctypes
 import http.server
@@ -22,6 +22,15 @@ libc = ctypes.CDLL(None)
 def log(path, msg):
     with open(path, "a") as f:
         f.write(f"2026-01-01T00:00:00.000000Z [fake:main] INFO main: {msg}\n")
+
+
+def console_echo():
+    """The "guest" on the serial console: says hello, then echoes each line it gets."""
+    sys.stdout.write("fake guest console\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        sys.stdout.write(f"echo: {line.strip()}\n")
+        sys.stdout.flush()
 
 
 def vcpu_thread(n):
@@ -49,6 +58,7 @@ class Fake:
         for n in range((self.config.get("machine-config") or {}).get("vcpu_count", 1)):
             threading.Thread(target=vcpu_thread, args=(n,), daemon=True).start()
         self.state = "Running"
+        threading.Thread(target=console_echo, daemon=True).start()
 
     def end(self, reason, status):
         log(self.args.log_path, f"the VM stopped: {reason}")
