@@ -3,14 +3,14 @@
 # each for SECONDS (default 300) from its seed corpus and its kept regression
 # inputs (fuzz/regressions/<target>/). A crash stops with its input saved in
 # build-fuzz/crashes/: fix the bug, then keep the input as a regression case.
-#   scripts/fuzz.sh [SECONDS [TARGET...]]     targets: kernel virtqueue json api vsock net console snapshot
+#   scripts/fuzz.sh [SECONDS [TARGET...]]     targets: kernel virtqueue json api vsock net console snapshot blk
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	targets=(kernel virtqueue json api vsock net console snapshot)
+	targets=(kernel virtqueue json api vsock net console snapshot blk)
 fi
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \

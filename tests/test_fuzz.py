@@ -11,7 +11,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SECONDS = int(os.environ.get("EMBER_FUZZ_SECONDS", "20"))
-TARGETS = ["kernel", "virtqueue", "json", "api", "vsock", "net", "console", "snapshot"]
+TARGETS = ["kernel", "virtqueue", "json", "api", "vsock", "net", "console", "snapshot", "blk"]
 
 
 @pytest.mark.skipif(os.environ.get("EMBER_NO_FUZZ") == "1",
