@@ -358,6 +358,21 @@ static int vmm_ctl_start(struct vmm *c, struct err *err)
 	return ret;
 }
 
+/* The vCPUs parked, then the devices' I/O threads (no new requests meanwhile). */
+static int vmm_freeze(struct vm *vm)
+{
+	if (vm_pause(vm) < 0)
+		return -ESHUTDOWN;
+	arch_pause_devices(vm, true);
+	return 0;
+}
+
+static void vmm_thaw(struct vm *vm)
+{
+	arch_pause_devices(vm, false);
+	vm_resume(vm);
+}
+
 /* Builds the VM from the snapshot and starts its vCPUs, paused unless asked otherwise. */
 static int vmm_restore(struct vmm *c, const struct snapr *r, struct vm_ram *ram, bool resume,
 		       struct err *err)
@@ -448,22 +463,15 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 
 static int vmm_mig_pause(void *ctx)
 {
-	struct vmm *c = ctx;
-
-	if (vm_pause(c->vm) < 0)
-		return -ESHUTDOWN;
-	arch_pause_devices(c->vm, true);
-	return 0;
+	return vmm_freeze(((struct vmm *)ctx)->vm);
 }
 
 static void vmm_mig_resume(void *ctx)
 {
 	struct vmm *c = ctx;
 
-	if (c->paused)
-		return; /* it was paused before the migration began */
-	arch_pause_devices(c->vm, false);
-	vm_resume(c->vm);
+	if (!c->paused) /* else it was paused before the migration began */
+		vmm_thaw(c->vm);
 }
 
 static int vmm_mig_handover(void *ctx, bool release)
@@ -512,16 +520,13 @@ static int vmm_ctl_run(struct vmm *c, enum ctl_cmd cmd, const void *arg, struct 
 	case CTL_PAUSE:
 		if (c->paused)
 			return 0;
-		if (vm_pause(c->vm) < 0)
+		if (vmm_freeze(c->vm) < 0)
 			return err_set(err, -ESHUTDOWN, "the microVM stopped");
-		arch_pause_devices(c->vm, true); /* after the vCPUs: no new requests meanwhile */
 		c->paused = true;
 		return 0;
 	case CTL_RESUME:
-		if (!c->paused)
-			return 0;
-		arch_pause_devices(c->vm, false);
-		vm_resume(c->vm);
+		if (c->paused)
+			vmm_thaw(c->vm);
 		c->paused = false;
 		return 0;
 	case CTL_SNAPSHOT_CREATE:
