@@ -284,18 +284,12 @@ static void mvm_exited(struct ev_handler *h, uint32_t events)
 
 static char *last_log_line(struct mvm *m)
 {
-	char *path = run_path(m, "ember.log"), buf[4096] = { 0 }, *line;
-	FILE *f = path ? fopen(path, "re") : NULL;
-	long size;
+	char *path = run_path(m, "ember.log"), buf[4096], *line;
+	ssize_t n = path ? vmproc_log_tail(path, 0, buf, sizeof(buf)) : -ENOMEM;
 
 	free(path);
-	if (!f)
+	if (n < 0)
 		return strdup("no log");
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0, SEEK_SET);
-	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
-	fclose(f);
 	while (strlen(buf) && buf[strlen(buf) - 1] == '\n')
 		buf[strlen(buf) - 1] = '\0';
 	line = strrchr(buf, '\n');
@@ -515,7 +509,7 @@ static int mvm_destroy(struct mvm *m, const char *event)
 
 /* --- commands ---------------------------------------------------------------------- */
 
-static const char *arg_string(struct json_object *args, const char *key)
+const char *emberd_arg_string(struct json_object *args, const char *key)
 {
 	struct json_object *v = args ? json_object_object_get(args, key) : NULL;
 
@@ -524,7 +518,7 @@ static const char *arg_string(struct json_object *args, const char *key)
 
 static struct mvm *arg_vm(struct emberd *d, struct json_object *args, struct err *err)
 {
-	const char *name = arg_string(args, "name");
+	const char *name = emberd_arg_string(args, "name");
 	struct mvm *m = name ? mvm_find(d, name) : NULL;
 
 	if (!name)
@@ -714,7 +708,7 @@ static int cmd_autostart(struct emberd *d, struct mvm *m, struct json_object *ar
 static int snapshot_files(struct mvm *m, struct json_object *args, char **snap, char **mem,
 			  struct err *err)
 {
-	const char *name = arg_string(args, "snapshot");
+	const char *name = emberd_arg_string(args, "snapshot");
 	char *dir;
 
 	*snap = *mem = NULL;
@@ -775,7 +769,7 @@ static int cmd_snapshot(struct mvm *m, struct json_object *args, struct err *err
 	    ret == 0)
 		ret = -EIO;
 	if (ret == 0)
-		emberd_event(m->d, "snapshot", m->name, arg_string(args, "snapshot"));
+		emberd_event(m->d, "snapshot", m->name, emberd_arg_string(args, "snapshot"));
 	free(body);
 	free(snap);
 	free(mem);
@@ -793,7 +787,7 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 		return ret;
 	if (access(snap, R_OK) < 0)
 		ret = err_set(err, -ENOENT, "VM '%s' has no snapshot '%s'", m->name,
-			      arg_string(args, "snapshot"));
+			      emberd_arg_string(args, "snapshot"));
 	if (ret == 0)
 		ret = launch(m, false, err);
 	body = ret == 0 ? snapshot_body(snap, mem, true) : NULL;
@@ -815,7 +809,7 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 /* One limit, now (a running VM's cgroup) and in the definition. */
 static int cmd_setlimit(struct emberd *d, struct mvm *m, struct json_object *args, struct err *err)
 {
-	const char *key = arg_string(args, "key");
+	const char *key = emberd_arg_string(args, "key");
 	struct json_object *value = args ? json_object_object_get(args, "value") : NULL;
 	struct json_object *limits = json_object_new_object(), *one;
 	struct json_object *had = json_object_object_get(m->def, "limits");
@@ -852,7 +846,7 @@ static int cmd_vcpupin(struct emberd *d, struct mvm *m, struct json_object *args
 {
 	struct json_object *v = args ? json_object_object_get(args, "vcpu") : NULL;
 	struct json_object *old = json_object_object_get(m->def, "vcpu_pinning"), *pins;
-	const char *cpus = arg_string(args, "cpus");
+	const char *cpus = emberd_arg_string(args, "cpus");
 	struct json_object *mc = json_object_object_get(m->def, "machine-config");
 	struct json_object *count = mc ? json_object_object_get(mc, "vcpu_count") : NULL;
 	int n = count ? json_object_get_int(count) : 1, vcpu, ret;

@@ -16,6 +16,16 @@
 #include "util/file.h"
 #include "util/log.h"
 
+/* The attached client's connection ends with its console (freed after the batch). */
+static void console_drop_client(struct mvm *m)
+{
+	if (!m->attached)
+		return;
+	m->attached->dead = true;
+	m->attached->console = NULL;
+	m->attached = NULL;
+}
+
 static void console_readable(struct ev_handler *h, uint32_t events)
 {
 	struct mvm *m = container_of(h, struct mvm, con_h);
@@ -31,11 +41,8 @@ static void console_readable(struct ev_handler *h, uint32_t events)
 	}
 	if (m->con_log >= 0 && file_write_all(m->con_log, buf, (size_t)n) < 0)
 		LOG_ONCE(LOG_WARN, "%s: console.log: %s", m->name, strerror(errno));
-	if (m->attached && file_write_all(m->attached->h.fd, buf, (size_t)n) < 0) {
-		m->attached->dead = true;
-		m->attached->console = NULL;
-		m->attached = NULL;
-	}
+	if (m->attached && file_write_all(m->attached->h.fd, buf, (size_t)n) < 0)
+		console_drop_client(m);
 }
 
 int console_open(struct mvm *m, const char *log_path, int *slave, struct err *err)
@@ -77,11 +84,7 @@ void console_close(struct mvm *m)
 	if (m->con_log >= 0)
 		close(m->con_log);
 	m->con_log = -1;
-	if (m->attached) { /* the client's connection ends with the console */
-		m->attached->dead = true;
-		m->attached->console = NULL;
-		m->attached = NULL;
-	}
+	console_drop_client(m);
 }
 
 int console_attach(struct mvm *m, struct client *c, struct err *err)

@@ -69,6 +69,9 @@ struct emberd {
 int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct json_object *args,
 		   struct json_object **result, struct err *err) __must_check;
 
+/* A request's string argument `key`, or NULL when absent or not a string. */
+const char *emberd_arg_string(struct json_object *args, const char *key);
+
 /* Reads the definitions and finds the VMs that still run. */
 int emberd_load_vms(struct emberd *d, struct err *err) __must_check;
 void emberd_autostart(struct emberd *d);

@@ -187,8 +187,7 @@ int emberd_net_command(struct emberd *d, const char *cmd, struct json_object *ar
 		*out = a;
 		return 0;
 	}
-	v = args ? json_object_object_get(args, "name") : NULL;
-	name = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	name = emberd_arg_string(args, "name");
 	if (!name)
 		return err_set(err, -EINVAL, "'name' is required");
 	n = emberd_net_find(d, name);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/vm_json.h"
 #include "manager/mgr.h"
 #include "manager/network.h"
 #include "manager/store.h"
@@ -102,24 +103,19 @@ static const char *str(struct json_object *o, const char *key)
 
 int net_check(struct json_object *def, struct err *err)
 {
-	static const char *const keys[] = { "name", "bridge", "ipv4", "nat", "dhcp", "autostart" };
+	static const char *const fields[] = { "name:s", "bridge:s", "ipv4:s",
+					      "nat:b",	"dhcp:o",   "autostart:b" };
 	struct json_object *dhcp = json_object_object_get(def, "dhcp");
 	struct in_addr a;
 	unsigned int prefix;
 	const char *bridge;
+	int ret;
 
 	if (!json_object_is_type(def, json_type_object))
 		return err_set(err, -EINVAL, "a network definition is a JSON object");
-	json_object_object_foreach(def, key, val)
-	{
-		bool known = false;
-
-		(void)val;
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			known |= !strcmp(key, keys[i]);
-		if (!known)
-			return err_set(err, -EINVAL, "network: unknown field '%s'", key);
-	}
+	ret = vm_json_check(def, "network", fields, sizeof(fields) / sizeof(fields[0]), err);
+	if (ret < 0)
+		return ret;
 	if (!str(def, "name") || !mgr_name_ok(str(def, "name")))
 		return err_set(err, -EINVAL,
 			       "network: 'name' must be 1 to 64 of letters, digits, "
@@ -129,16 +125,11 @@ int net_check(struct json_object *def, struct err *err)
 			       "network: 'ipv4' must be the host's address and prefix, like "
 			       "\"10.0.0.1/24\" (/8 to /30)");
 	bridge = str(def, "bridge");
-	if (json_object_object_get(def, "bridge") &&
-	    (!bridge || !bridge[0] || strlen(bridge) >= IFNAMSIZ || strpbrk(bridge, "/ \t\n:")))
+	if (bridge && (!bridge[0] || strlen(bridge) >= IFNAMSIZ || strpbrk(bridge, "/ \t\n:")))
 		return err_set(err, -EINVAL,
 			       "network: 'bridge' must be an interface name of 1 to "
 			       "15 characters");
-	if (json_object_object_get(def, "nat") &&
-	    !json_object_is_type(json_object_object_get(def, "nat"), json_type_boolean))
-		return err_set(err, -EINVAL, "network: 'nat' must be a boolean");
-	if (dhcp && (!json_object_is_type(dhcp, json_type_object) || !ipv4_ok(str(dhcp, "start")) ||
-		     !ipv4_ok(str(dhcp, "end"))))
+	if (dhcp && (!ipv4_ok(str(dhcp, "start")) || !ipv4_ok(str(dhcp, "end"))))
 		return err_set(err, -EINVAL,
 			       "network: 'dhcp' must be {\"start\": ADDRESS, \"end\": ADDRESS}");
 	return 0;

@@ -259,25 +259,31 @@ struct json_object *vmproc_vcpus(pid_t pid)
 	return arr;
 }
 
-char *vmproc_logged_end(const char *log_path, uint64_t from)
+ssize_t vmproc_log_tail(const char *log_path, uint64_t from, char *buf, size_t cap)
 {
-	static const char marker[] = "the VM stopped: ";
-	char buf[8192], *last = NULL, *p;
 	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
 	off_t size, start;
 	ssize_t n;
 
 	if (fd < 0)
-		return NULL;
+		return -errno;
 	size = lseek(fd, 0, SEEK_END);
-	start = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+	start = size > (off_t)cap - 1 ? size - (off_t)cap + 1 : 0;
 	if (start < (off_t)from)
 		start = (off_t)from;
-	n = start < size ? pread(fd, buf, sizeof(buf) - 1, start) : 0;
+	n = start < size ? pread(fd, buf, cap - 1, start) : 0;
 	close(fd);
-	if (n <= 0)
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+char *vmproc_logged_end(const char *log_path, uint64_t from)
+{
+	static const char marker[] = "the VM stopped: ";
+	char buf[8192], *last = NULL, *p;
+
+	if (vmproc_log_tail(log_path, from, buf, sizeof(buf)) <= 0)
 		return NULL;
-	buf[n] = '\0';
 	for (p = strstr(buf, marker); p; p = strstr(p + 1, marker))
 		last = p + sizeof(marker) - 1;
 	if (!last)

@@ -59,6 +59,9 @@ int vmproc_wait_api(const struct vmproc *p, const char *sock, int timeout_ms, bo
 /* The vCPU threads: [{"vcpu": N, "tid": T, "cpu": C, "affinity": "0-3"}] (C: where it last ran). */
 struct json_object *vmproc_vcpus(pid_t pid);
 
+/* The last (at most `cap` - 1) bytes of a log after byte `from`, NUL-terminated; or -errno. */
+ssize_t vmproc_log_tail(const char *log_path, uint64_t from, char *buf, size_t cap);
+
 /*
  * How ember said its VM ended: the last "the VM stopped: X" in its log
  * after byte `from` (where the log stood when it started), or NULL.
