@@ -461,6 +461,17 @@ static int api_call(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *er
 	return ctl_call(ctx, cmd, arg, err);
 }
 
+static int api_post(void *ctx, enum ctl_cmd cmd, const void *arg, ctl_done_fn done, void *cookie,
+		    struct err *err)
+{
+	return ctl_post(ctx, cmd, arg, done, cookie, err);
+}
+
+static int api_collect(void *ctx, struct err *err)
+{
+	return ctl_collect(ctx, err);
+}
+
 /* The config file's logger section; metrics are refused. */
 static int api_config_extra(const char *key, struct json_object *o, void *ctx, struct err *err)
 {
@@ -509,7 +520,12 @@ static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm
 		     struct err *err)
 {
 	struct vmm_control ctl;
-	struct api api = { .cfg = cfg, .id = o->id, .call = api_call, .logger = api_logger };
+	struct api api = { .cfg = cfg,
+			   .id = o->id,
+			   .call = api_call,
+			   .post = api_post,
+			   .collect = api_collect,
+			   .logger = api_logger };
 	struct api_server *srv = NULL;
 	int fd, ret = ctl_init(&ctl);
 

@@ -8,14 +8,17 @@
 #include "config/vm_json.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/ratelimit.h"
 #include "vmm/migration.h"
 
 #define API_ID_MAX 64
+#define API_PARKED 1 /* a route's return: posted to the main thread, reply later */
 
 struct route {
 	const char *method;
-	const char *path; /* ending in '/': an id follows */
-	bool pre_boot;	  /* refused once the microVM started */
+	const char *path;     /* ending in '/': an id follows */
+	bool pre_boot;	      /* refused once the microVM started */
+	bool while_migrating; /* served while a migration is under way */
 	int (*fn)(struct api *a, const char *id, struct json_object *body, struct api_reply *r,
 		  struct err *err);
 };
@@ -406,30 +409,91 @@ static struct json_object *migration_stats_json(const struct migration_stats *st
 	return o;
 }
 
+static const char *migration_state(const struct api_migration *m)
+{
+	static const char *const phases[] = { "starting", "listening", "copying", "paused",
+					      "finishing" };
+	int phase = m->st.phase;
+
+	if (m->cmd != CTL_NONE)
+		return phase >= 0 && phase < (int)ARRAY_SIZE(phases) ? phases[phase] : "unknown";
+	return !m->ran ? "none" : m->result == 0 ? "completed" : "failed";
+}
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)MIN(v, (uint64_t)INT64_MAX)));
+}
+
+/* GET /ember/migration: the one under way (served while it runs), or how the last one ended. */
+static int get_migration(struct api *a, const char *id, struct json_object *body,
+			 struct api_reply *r, struct err *err)
+{
+	const struct api_migration *m = &a->mig;
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "state", json_object_new_string(migration_state(m)));
+	if (m->cmd == CTL_NONE && !m->ran) {
+		reply_json(r, 200, o);
+		return 0;
+	}
+	json_object_object_add(o, "role", json_object_new_string(m->sending ? "send" : "receive"));
+	json_object_object_add(o, "url", json_object_new_string(m->url));
+	add_u64(o, "elapsed_ms",
+		m->cmd != CTL_NONE ? (monotonic_ns() - m->start_ns) / 1000000 : m->st.total_ms);
+	add_u64(o, "ram_bytes", m->st.ram_bytes);
+	add_u64(o, "bytes", m->st.bytes);
+	add_u64(o, "rounds", m->st.rounds);
+	add_u64(o, "dirty_pages", m->st.dirty_pages);
+	add_u64(o, "downtime_ms", m->st.downtime_ms);
+	if (m->cmd == CTL_NONE && m->result < 0)
+		json_object_object_add(o, "error", json_object_new_string(m->error));
+	reply_json(r, 200, o);
+	return 0;
+}
+
+/* Hands the migration to the main thread; the request waits, parked, for its end. */
+static int post_migration(struct api *a, enum ctl_cmd cmd, const char *url, unsigned int timeout_s,
+			  struct err *err)
+{
+	struct api_migration *m = &a->mig;
+	int ret;
+
+	if (!a->post)
+		return err_set(err, -ENOTSUP, "migration is not available here");
+	if (strlen(url) >= sizeof(m->url))
+		return err_set(err, -EINVAL, "migration: 'url' is longer than %d bytes",
+			       API_URL_MAX - 1);
+	memset(&m->st, 0, sizeof(m->st)); /* the main thread has not seen it yet */
+	snprintf(m->url, sizeof(m->url), "%s", url);
+	m->rq = (struct ctl_migration){ .url = m->url, .timeout_s = timeout_s, .stats = &m->st };
+	m->sending = cmd == CTL_MIGRATE_SEND;
+	m->start_ns = monotonic_ns();
+	ret = a->post(a->ctx, cmd, &m->rq, a->wake, a->wake_cookie, err);
+	if (ret < 0)
+		return ret;
+	m->cmd = cmd;
+	return API_PARKED;
+}
+
 static int put_migration_send(struct api *a, const char *id, struct json_object *body,
 			      struct api_reply *r, struct err *err)
 {
-	struct migration_stats st = { 0 };
-	struct ctl_migration rq = { .stats = &st };
 	int ret = vm_json_check(body, "migration", (const char *const[]){ "url:s!" }, 1, err);
 
 	if (ret < 0)
 		return ret;
 	if (a->state == API_NOT_STARTED)
 		return err_set(err, -EINVAL, "the microVM is not running");
-	rq.url = json_object_get_string(json_object_object_get(body, "url"));
-	ret = a->call(a->ctx, CTL_MIGRATE_SEND, &rq, err);
-	if (ret < 0)
-		return ret;
-	reply_json(r, 200, migration_stats_json(&st));
-	return 0;
+	return post_migration(a, CTL_MIGRATE_SEND,
+			      json_object_get_string(json_object_object_get(body, "url")), 0, err);
 }
 
 static int put_migration_receive(struct api *a, const char *id, struct json_object *body,
 				 struct api_reply *r, struct err *err)
 {
 	struct json_object *t;
-	struct ctl_migration rq = { .timeout_s = 300 };
+	unsigned int timeout_s = 300;
 	int ret = vm_json_check(body, "migration", (const char *const[]){ "url:s!", "timeout_s:i" },
 				2, err);
 
@@ -439,15 +503,13 @@ static int put_migration_receive(struct api *a, const char *id, struct json_obje
 	if (t && (json_object_get_int64(t) < 1 || json_object_get_int64(t) > 86400))
 		return err_set(err, -EINVAL, "migration: 'timeout_s' must be from 1 to 86400");
 	if (t)
-		rq.timeout_s = (unsigned int)json_object_get_int64(t);
+		timeout_s = (unsigned int)json_object_get_int64(t);
 	if (!config_is_empty(a->cfg))
 		return err_set(err, -EINVAL,
 			       "cannot receive a migration after configuring boot resources");
-	rq.url = json_object_get_string(json_object_object_get(body, "url"));
-	ret = a->call(a->ctx, CTL_MIGRATE_RECEIVE, &rq, err);
-	if (ret == 0)
-		a->state = API_RUNNING;
-	return ret;
+	return post_migration(a, CTL_MIGRATE_RECEIVE,
+			      json_object_get_string(json_object_object_get(body, "url")),
+			      timeout_s, err);
 }
 
 static int not_supported(struct api *a, const char *id, struct json_object *body,
@@ -457,35 +519,36 @@ static int not_supported(struct api *a, const char *id, struct json_object *body
 }
 
 static const struct route routes[] = {
-	{ "GET", "/", false, get_instance },
-	{ "GET", "/version", false, get_version },
-	{ "GET", "/vm/config", false, get_vm_config },
-	{ "GET", "/machine-config", false, get_machine_config },
-	{ "PUT", "/boot-source", true, put_boot_source },
-	{ "PUT", "/machine-config", true, put_machine_config },
-	{ "PATCH", "/machine-config", true, patch_machine_config },
-	{ "PUT", "/drives/", true, put_drive },
-	{ "PUT", "/network-interfaces/", true, put_net },
-	{ "PUT", "/vsock", true, put_vsock },
-	{ "PUT", "/entropy", true, put_entropy },
-	{ "PUT", "/serial", true, put_serial },
-	{ "PUT", "/logger", false, put_logger },
-	{ "PUT", "/actions", false, put_actions },
-	{ "PATCH", "/vm", false, patch_vm },
+	{ "GET", "/", false, true, get_instance },
+	{ "GET", "/version", false, true, get_version },
+	{ "GET", "/ember/migration", false, true, get_migration },
+	{ "GET", "/vm/config", false, false, get_vm_config },
+	{ "GET", "/machine-config", false, false, get_machine_config },
+	{ "PUT", "/boot-source", true, false, put_boot_source },
+	{ "PUT", "/machine-config", true, false, put_machine_config },
+	{ "PATCH", "/machine-config", true, false, patch_machine_config },
+	{ "PUT", "/drives/", true, false, put_drive },
+	{ "PUT", "/network-interfaces/", true, false, put_net },
+	{ "PUT", "/vsock", true, false, put_vsock },
+	{ "PUT", "/entropy", true, false, put_entropy },
+	{ "PUT", "/serial", true, false, put_serial },
+	{ "PUT", "/logger", false, false, put_logger },
+	{ "PUT", "/actions", false, false, put_actions },
+	{ "PATCH", "/vm", false, false, patch_vm },
 	/* ember's extensions, under /ember/ (a path Firecracker does not use). */
-	{ "PUT", "/ember/power-button", false, put_power_button },
-	{ "PUT", "/ember/migration/send", false, put_migration_send },
-	{ "PUT", "/ember/migration/receive", true, put_migration_receive },
+	{ "PUT", "/ember/power-button", false, false, put_power_button },
+	{ "PUT", "/ember/migration/send", false, false, put_migration_send },
+	{ "PUT", "/ember/migration/receive", true, false, put_migration_receive },
 	/* Known to Firecracker, not (yet) to ember: a clear refusal, not "no such path". */
-	{ "PATCH", "/drives/", false, not_supported },
-	{ "PATCH", "/network-interfaces/", false, not_supported },
-	{ "PUT", "/metrics", false, put_metrics },
-	{ "PUT", "/snapshot/create", false, put_snapshot_create },
-	{ "PUT", "/snapshot/load", true, put_snapshot_load },
-	{ "PUT", "/balloon", true, not_supported },
-	{ "PUT", "/mmds", false, not_supported },
-	{ "PUT", "/mmds/config", true, not_supported },
-	{ "PUT", "/cpu-config", true, not_supported },
+	{ "PATCH", "/drives/", false, false, not_supported },
+	{ "PATCH", "/network-interfaces/", false, false, not_supported },
+	{ "PUT", "/metrics", false, false, put_metrics },
+	{ "PUT", "/snapshot/create", false, false, put_snapshot_create },
+	{ "PUT", "/snapshot/load", true, false, put_snapshot_load },
+	{ "PUT", "/balloon", true, false, not_supported },
+	{ "PUT", "/mmds", false, false, not_supported },
+	{ "PUT", "/mmds/config", true, false, not_supported },
+	{ "PUT", "/cpu-config", true, false, not_supported },
 };
 
 /* The id after a route's path: 1 to 64 characters, letters, digits, '_' and '-'. */
@@ -557,6 +620,10 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
 			 printable(path, msg, sizeof(msg)));
 		return;
 	}
+	if (a->mig.cmd != CTL_NONE && !rt->while_migrating) {
+		reply_fault(r, 400, "busy: a migration is in progress");
+		return;
+	}
 	if (rt->pre_boot && a->state != API_NOT_STARTED) {
 		reply_fault(r, 400,
 			    "The requested operation is not supported after starting the "
@@ -570,10 +637,40 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
 	}
 	ret = rt->fn(a, id, o, r, &err);
 	json_object_put(o);
+	if (ret == API_PARKED) {
+		r->status = 0;
+		return;
+	}
 	if (ret < 0) {
 		free(r->body);
 		reply_fault(r, status_of(ret), err.msg[0] ? err.msg : strerror(-ret));
 	}
 	log_info("%s %s: %u%s%s", method, printable(path, msg, sizeof(msg)), r->status,
 		 ret < 0 ? " " : "", ret < 0 ? err.msg : "");
+}
+
+bool api_parked(const struct api *a)
+{
+	return a->mig.cmd != CTL_NONE;
+}
+
+void api_finish(struct api *a, struct api_reply *r)
+{
+	struct api_migration *m = &a->mig;
+	struct err err = { { 0 } };
+	int ret = a->collect(a->ctx, &err);
+
+	*r = (struct api_reply){ .status = 204 };
+	m->ran = true;
+	m->result = ret;
+	snprintf(m->error, sizeof(m->error), "%s", ret < 0 ? err.msg : "");
+	if (ret < 0)
+		reply_fault(r, status_of(ret), err.msg[0] ? err.msg : strerror(-ret));
+	else if (m->cmd == CTL_MIGRATE_SEND)
+		reply_json(r, 200, migration_stats_json(&m->st));
+	else
+		a->state = API_RUNNING;
+	log_info("PUT /ember/migration/%s: %u%s%s", m->sending ? "send" : "receive", r->status,
+		 ret < 0 ? " " : "", ret < 0 ? err.msg : "");
+	m->cmd = CTL_NONE;
 }

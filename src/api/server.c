@@ -21,6 +21,10 @@ struct api_server {
 	int fd;
 	bool filtered;	     /* the thread's seccomp filter is on */
 	atomic_int replying; /* requests answered whose reply is not sent yet */
+	/* A request waiting for the main thread (a migration), and its wake-up. */
+	pthread_mutex_t park_lock;
+	struct MHD_Connection *parked;
+	bool woken; /* the wake came before the request was parked */
 };
 
 /* A request's body as it arrives. */
@@ -29,6 +33,7 @@ struct api_upload {
 	size_t len;
 	bool too_big;
 	bool replying; /* counted in api_server.replying */
+	bool parked;   /* its reply waits for api_finish() */
 };
 
 static enum MHD_Result api_respond(struct MHD_Connection *conn, const struct api_reply *r)
@@ -71,6 +76,36 @@ static void api_take_data(struct api_upload *u, const char *data, size_t n)
 	u->buf[u->len] = '\0';
 }
 
+/* The api's wake (main thread): the parked request goes on, or will not park at all. */
+static void api_wake(void *cookie)
+{
+	struct api_server *s = cookie;
+
+	pthread_mutex_lock(&s->park_lock);
+	if (s->parked)
+		MHD_resume_connection(s->parked);
+	else
+		s->woken = true;
+	s->parked = NULL;
+	pthread_mutex_unlock(&s->park_lock);
+}
+
+/* Suspends the request until api_wake(); false when the wake already came. */
+static bool api_park(struct api_server *s, struct MHD_Connection *conn)
+{
+	bool park;
+
+	pthread_mutex_lock(&s->park_lock);
+	park = !s->woken;
+	s->woken = false;
+	if (park) {
+		MHD_suspend_connection(conn);
+		s->parked = conn;
+	}
+	pthread_mutex_unlock(&s->park_lock);
+	return park;
+}
+
 static enum MHD_Result api_request(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version, const char *upload_data,
 				   size_t *upload_size, void **con_cls)
@@ -104,9 +139,20 @@ static enum MHD_Result api_request(void *cls, struct MHD_Connection *conn, const
 						    "larger than 65536 bytes\"}") };
 		return api_respond(conn, &r);
 	}
+	if (u->parked) { /* woken: the main thread has answered */
+		u->parked = false;
+		api_finish(s->api, &r);
+		return api_respond(conn, &r);
+	}
 	api_handle(s->api, method, url, u->buf ? u->buf : "", u->len, &r);
 	u->replying = true;
 	atomic_fetch_add(&s->replying, 1);
+	if (r.status == 0) {
+		u->parked = api_park(s, conn);
+		if (u->parked)
+			return MHD_YES;
+		api_finish(s->api, &r);
+	}
 	return api_respond(conn, &r);
 }
 
@@ -117,6 +163,12 @@ static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 	struct api_upload *u = *con_cls;
 
 	if (u) {
+		if (u->parked) { /* its client went away: the result still must be collected */
+			struct api_reply r;
+
+			api_finish(s->api, &r);
+			free(r.body);
+		}
 		if (u->replying)
 			atomic_fetch_sub(&s->replying, 1);
 		free(u->buf);
@@ -140,14 +192,19 @@ int api_server_start(struct api *api, int fd, struct api_server **out, struct er
 	}
 	s->api = api;
 	s->fd = fd;
-	s->d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				api_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+	pthread_mutex_init(&s->park_lock, NULL);
+	api->wake = api_wake;
+	api->wake_cookie = s;
+	s->d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+					MHD_ALLOW_SUSPEND_RESUME,
+				0, NULL, NULL, api_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_NOTIFY_COMPLETED, api_completed, s,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONN_TIMEOUT,
 				MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_END);
 	if (!s->d) {
 		close(fd);
+		pthread_mutex_destroy(&s->park_lock);
 		free(s);
 		return err_set(err, -EIO, "cannot start the API's HTTP server");
 	}
@@ -168,5 +225,6 @@ void api_server_stop(struct api_server *s)
 	for (int waited = 0; atomic_load(&s->replying) > 0 && waited < API_DRAIN_MS; waited += 10)
 		nanosleep(&tick, NULL);
 	MHD_stop_daemon(s->d); /* closes the listening socket it was given */
+	pthread_mutex_destroy(&s->park_lock);
 	free(s);
 }

@@ -51,15 +51,25 @@ static struct mvm *mvm_find(struct emberd *d, const char *name)
 	return NULL;
 }
 
-static bool mvm_active(const struct mvm *m)
+bool mvm_active(const struct mvm *m)
 {
 	return m->state == MVM_RUNNING || m->state == MVM_PAUSED;
+}
+
+const char *mvm_state_name(const struct mvm *m)
+{
+	return state_names[m->state];
 }
 
 /* "DIR/run/NAME/FILE" */
 static char *run_path(const struct mvm *m, const char *file)
 {
 	return store_path(m->d->dir, "run/%s%s%s", m->name, file ? "/" : "", file ? file : "");
+}
+
+char *mvm_run_path(const struct mvm *m, const char *file)
+{
+	return run_path(m, file);
 }
 
 /* --- definitions -------------------------------------------------------------- */
@@ -187,26 +197,23 @@ static void save_runtime(struct mvm *m)
 	json_object_put(o);
 }
 
-/* How it ended: the exit status of our child, else what ember logged. */
-static bool ended_well(struct mvm *m, int status, char **why)
+/*
+ * How it ended: well or not (the exit status of our child, else what ember
+ * logged), and whether it was migrated away (ember's log says).
+ */
+static bool ended_well(struct mvm *m, int status, char **why, bool *migrated)
 {
-	char *log = run_path(m, "ember.log"), *end;
-	bool ok;
+	char *log = run_path(m, "ember.log");
+	char *end = log ? vmproc_logged_end(log, m->log_from) : NULL;
+	bool ok = status >= 0 ? status == 0 : end && strcmp(end, "error") && strcmp(end, "signal");
 
-	if (status >= 0) {
-		ok = status == 0;
-		if (!ok && asprintf(why, "ember's exit status %d", status) < 0)
-			*why = NULL;
-		free(log);
-		return ok;
-	}
-	end = log ? vmproc_logged_end(log, m->log_from) : NULL;
 	free(log);
-	ok = end && strcmp(end, "error") && strcmp(end, "signal");
-	if (!ok && asprintf(why, "ember ended: %s", end ? end : "no reason logged") < 0)
+	*migrated = end && !strcmp(end, "migrated");
+	if (!ok && status >= 0 && asprintf(why, "ember's exit status %d", status) < 0)
 		*why = NULL;
-	if (end && !strcmp(end, "migrated"))
-		ok = true;
+	if (!ok && status < 0 &&
+	    asprintf(why, "ember ended: %s", end ? end : "no reason logged") < 0)
+		*why = NULL;
 	free(end);
 	return ok;
 }
@@ -252,8 +259,11 @@ static int attach_taps(struct mvm *m, struct err *err)
 static void mvm_settle(struct mvm *m, int status)
 {
 	char *why = NULL, *path;
-	bool well = ended_well(m, status, &why);
-	const char *event = m->stopping ? m->stop_event : well ? "shutdown" : "crashed";
+	bool migrated, well = ended_well(m, status, &why, &migrated);
+	const char *event = m->stopping ? m->stop_event
+			    : migrated	? "migrated"
+			    : well	? "shutdown"
+					: "crashed";
 
 	m->state = m->stopping || well ? MVM_SHUTOFF : MVM_CRASHED;
 	m->stopping = false;
@@ -451,13 +461,63 @@ static int launch(struct mvm *m, bool boot, struct err *err)
 	return ret;
 }
 
-static int mvm_start(struct mvm *m, struct err *err)
+static int mvm_destroy(struct mvm *m, const char *event);
+
+/*
+ * start --incoming URL: ember waits on URL for the VM another ember sends;
+ * until it came the VM counts as paused. The reply comes when it ended.
+ */
+static int mvm_start_incoming(struct mvm *m, struct client *c, struct json_object *args,
+			      struct err *err)
+{
+	struct json_object *t = json_object_object_get(args, "timeout_s");
+	int64_t timeout_s = t ? json_object_get_int64(t) : 300;
+	int ret;
+
+	if (t && (!json_object_is_type(t, json_type_int) || timeout_s < 1 || timeout_s > 86400))
+		return err_set(err, -EINVAL, "'timeout_s' must be from 1 to 86400");
+	ret = launch(m, false, err);
+	if (ret < 0) {
+		err_prefix(err, "cannot start '%s': ", m->name);
+		return ret;
+	}
+	m->state = MVM_PAUSED;
+	m->started_ms = mono_ms();
+	mvm_watch(m);
+	save_runtime(m);
+	ret = emberd_job_start(m, c, emberd_arg_string(args, "incoming"), (int)timeout_s, err);
+	if (ret < 0) {
+		mvm_destroy(m, "destroyed");
+		return ret;
+	}
+	emberd_event(m->d, "incoming", m->name, emberd_arg_string(args, "incoming"));
+	return EMBERD_LATER;
+}
+
+int mvm_incoming_ended(struct mvm *m, int ret, struct err *err)
+{
+	if (!mvm_active(m)) /* its ember ended meanwhile: settled already */
+		return ret < 0 ? ret : err_set(err, -ESRCH, "VM '%s' ended", m->name);
+	if (ret == 0)
+		ret = limits_pin(m->proc.pid, m->def, err);
+	if (ret < 0) {
+		mvm_destroy(m, "migration-failed");
+		return ret;
+	}
+	m->state = MVM_RUNNING;
+	emberd_event(m->d, "started", m->name, "migrated in");
+	return 0;
+}
+
+static int mvm_start(struct mvm *m, struct client *c, struct json_object *args, struct err *err)
 {
 	int ret;
 
 	if (mvm_active(m))
 		return err_set(err, -EALREADY, "VM '%s' is already %s", m->name,
 			       state_names[m->state]);
+	if (args && json_object_object_get(args, "incoming"))
+		return mvm_start_incoming(m, c, args, err);
 	ret = launch(m, true, err);
 	if (ret == 0) {
 		ret = mvm_running(m, "started", err);
@@ -470,8 +530,8 @@ static int mvm_start(struct mvm *m, struct err *err)
 }
 
 /* One call to the VM's ember; a non-2xx answer is an error with ember's fault message. */
-static int mvm_api(struct mvm *m, const char *method, const char *path, const char *body,
-		   struct json_object **out, struct err *err)
+int mvm_api(struct mvm *m, const char *method, const char *path, const char *body,
+	    struct json_object **out, struct err *err)
 {
 	char *sock = run_path(m, "api.sock"), *reply = NULL;
 	int status = sock ? httpc_call(sock, method, path, body, &reply, API_TIMEOUT_S) : -ENOMEM;
@@ -581,6 +641,8 @@ static int cmd_info(struct mvm *m, struct json_object **out)
 		json_object_object_add(o, "uptime_ms",
 				       json_object_new_int64((int64_t)(mono_ms() - m->started_ms)));
 	}
+	if (m->job)
+		json_object_object_add(o, "migration", emberd_job_progress(m));
 	{
 		char *console = run_path(m, "console.log"), *log = run_path(m, "ember.log");
 
@@ -795,7 +857,9 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 		ret = body ? mvm_api(m, "PUT", "/snapshot/load", body, NULL, err) : -ENOMEM;
 		if (ret < 0) {
 			vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+			limits_remove(m->name);
 			detach_taps(m);
+			console_close(m);
 		}
 	}
 	if (ret == 0)
@@ -895,9 +959,17 @@ static bool read_only_cmd(const char *cmd)
 	       !strcmp(cmd, "net-info");
 }
 
-static int vm_command(struct emberd *d, const char *cmd, struct mvm *m, struct json_object *args,
-		      struct json_object **out, struct err *err)
+/* What may be asked of a VM while it migrates. */
+static bool while_migrating(const char *cmd)
 {
+	return !strcmp(cmd, "info") || !strcmp(cmd, "dumpdef") || !strcmp(cmd, "destroy");
+}
+
+static int vm_command(struct emberd *d, struct client *c, const char *cmd, struct mvm *m,
+		      struct json_object *args, struct json_object **out, struct err *err)
+{
+	if (m->job && !while_migrating(cmd))
+		return err_set(err, -EBUSY, "VM '%s' is migrating", m->name);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(m, out);
 	if (!strcmp(cmd, "dumpdef")) {
@@ -907,7 +979,9 @@ static int vm_command(struct emberd *d, const char *cmd, struct mvm *m, struct j
 	if (!strcmp(cmd, "undefine"))
 		return cmd_undefine(d, m, err);
 	if (!strcmp(cmd, "start"))
-		return mvm_start(m, err);
+		return mvm_start(m, c, args, err);
+	if (!strcmp(cmd, "migrate"))
+		return emberd_migrate(m, c, args, err);
 	if (!strcmp(cmd, "destroy"))
 		return mvm_destroy(m, "destroyed") < 0 ? err_set(err, -EINVAL, "VM '%s' is %s",
 								 m->name, state_names[m->state])
@@ -953,7 +1027,7 @@ int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct j
 	m = arg_vm(d, args, err);
 	if (m && !strcmp(cmd, "console"))
 		return console_attach(m, c, err);
-	return m ? vm_command(d, cmd, m, args, out, err) : -ENOENT;
+	return m ? vm_command(d, c, cmd, m, args, out, err) : -ENOENT;
 }
 
 /* --- start-up and shut-down ------------------------------------------------------------ */
@@ -1049,7 +1123,8 @@ void emberd_autostart(struct emberd *d)
 		struct json_object *a = json_object_object_get(m->def, "autostart");
 		struct err err = { { 0 } };
 
-		if (a && json_object_get_boolean(a) && !mvm_active(m) && mvm_start(m, &err) < 0)
+		if (a && json_object_get_boolean(a) && !mvm_active(m) &&
+		    mvm_start(m, NULL, NULL, &err) < 0)
 			log_warn("emberd: autostart: %s", err.msg);
 	}
 }
@@ -1064,6 +1139,7 @@ void emberd_forget_vms(struct emberd *d)
 			close(m->proc.pidfd);
 		}
 		console_close(m);
+		emberd_job_forget(m);
 		mvm_free(d, m);
 	}
 }

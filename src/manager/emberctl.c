@@ -4,6 +4,7 @@
  * emberd.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,11 @@ static int usage(FILE *out, int status)
 		"  define FILE                   add or replace a VM definition (JSON)\n"
 		"  undefine NAME                 forget a VM that is not running\n"
 		"  start NAME                    boot it\n"
+		"  start NAME --incoming URL [--timeout S] [--verbose]\n"
+		"                                take it from another ember's migrate\n"
+		"                                (waits up to S seconds for the sender)\n"
+		"  migrate NAME URL [--verbose]  live-migrate it to URL (unix:PATH or\n"
+		"                                tcp:ADDRESS:PORT); progress on a terminal\n"
 		"  shutdown NAME [--timeout S]   press its power button; with --timeout,\n"
 		"                                destroy it if it still runs after S seconds\n"
 		"  destroy NAME                  stop it at once\n"
@@ -123,20 +129,24 @@ static struct json_object *ctl_read(struct ctl *c)
 	}
 }
 
-/* Sends one request; returns its reply's result (new reference) or NULL with a message shown. */
-static int ctl_call(struct ctl *c, const char *cmd, struct json_object *args,
-		    struct json_object **result)
+static int ctl_send(struct ctl *c, const char *cmd, struct json_object *args)
 {
-	struct json_object *req = json_object_new_object(), *rep;
+	struct json_object *req = json_object_new_object();
 	int ret;
 
 	json_object_object_add(req, "cmd", json_object_new_string(cmd));
 	json_object_object_add(req, "args", args ? args : json_object_new_object());
 	ret = mgr_write_line(c->fd, req);
 	json_object_put(req);
-	if (ret < 0)
-		return fail("emberd went away: %s", strerror(-ret));
-	rep = ctl_read(c);
+	return ret < 0 ? fail("emberd went away: %s", strerror(-ret)) : 0;
+}
+
+/* The reply to the request sent: 0 with its result (new reference), or a message shown. */
+static int ctl_reply(struct ctl *c, struct json_object **result)
+{
+	struct json_object *rep = ctl_read(c);
+	int ret;
+
 	if (!rep)
 		return fail("%s", "emberd went away without an answer");
 	if (!json_object_get_boolean(json_object_object_get(rep, "ok"))) {
@@ -150,6 +160,27 @@ static int ctl_call(struct ctl *c, const char *cmd, struct json_object *args,
 	return 0;
 }
 
+/* Sends one request; 0 with its reply's result (new reference), or a message shown. */
+static int ctl_call(struct ctl *c, const char *cmd, struct json_object *args,
+		    struct json_object **result)
+{
+	return ctl_send(c, cmd, args) ?: ctl_reply(c, result);
+}
+
+static void print_json(struct json_object *o);
+
+/* A verb that changes something: --json prints the reply's result ({} if none). */
+static int ctl_act(struct ctl *c, const char *cmd, struct json_object *args)
+{
+	struct json_object *res = NULL;
+	int ret = ctl_call(c, cmd, args, &res);
+
+	if (ret == 0 && c->json)
+		print_json(res);
+	json_object_put(res);
+	return ret;
+}
+
 static struct json_object *name_args(const char *name)
 {
 	struct json_object *a = json_object_new_object();
@@ -158,11 +189,12 @@ static struct json_object *name_args(const char *name)
 	return a;
 }
 
+/* A reply's result for scripts; {} for a verb whose reply has none. */
 static void print_json(struct json_object *o)
 {
 	printf("%s\n", o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 								     JSON_C_TO_STRING_NOSLASHESCAPE)
-			 : "null");
+			 : "{}");
 }
 
 /* --- verbs --------------------------------------------------------------------------- */
@@ -344,6 +376,121 @@ static int verb_shutdown(struct ctl *c, int argc, char **argv)
 	return ret;
 }
 
+static double mib(struct json_object *o, const char *key)
+{
+	return (double)json_object_get_int64(json_object_object_get(o, key)) / (1 << 20);
+}
+
+/* One line of a migration's progress, from `info` asked on a second connection. */
+static void show_progress(struct ctl *watch, const char *name)
+{
+	struct json_object *args = name_args(name), *rep, *mig;
+	const char *state;
+
+	if (watch->fd < 0 && ctl_connect(watch) < 0)
+		return;
+	if (ctl_send(watch, "info", args) < 0 || !(rep = ctl_read(watch)))
+		return;
+	mig = json_object_object_get(json_object_object_get(rep, "result"), "migration");
+	state = json_object_get_string(json_object_object_get(mig, "state"));
+	if (state && !strcmp(state, "listening"))
+		fprintf(stderr, "\r\033[K'%s': waiting for the sender, %.1f s", name,
+			json_object_get_int64(json_object_object_get(mig, "elapsed_ms")) / 1e3);
+	else if (state)
+		fprintf(stderr,
+			"\r\033[K'%s': %s, %.1f of %.1f MiB, round %d, %" PRId64
+			" dirty pages, %.1f s",
+			name, state, mib(mig, "bytes"), mib(mig, "ram_bytes"),
+			json_object_get_int(json_object_object_get(mig, "rounds")),
+			json_object_get_int64(json_object_object_get(mig, "dirty_pages")),
+			json_object_get_int64(json_object_object_get(mig, "elapsed_ms")) / 1e3);
+	json_object_put(rep);
+}
+
+/*
+ * A request whose reply comes when a migration ends; on a terminal (or
+ * with --verbose) its progress meanwhile, twice a second.
+ */
+static int call_with_progress(struct ctl *c, const char *cmd, struct json_object *args,
+			      const char *name, bool verbose, struct json_object **res)
+{
+	struct ctl watch = { .socket = c->socket, .fd = -1 };
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	bool shown = false;
+	int ret = ctl_send(c, cmd, args);
+
+	while (ret == 0 && verbose && c->lb.len == 0 && poll(&p, 1, 500) == 0) {
+		show_progress(&watch, name);
+		shown = true;
+	}
+	if (shown)
+		fprintf(stderr, "\r\033[K");
+	if (watch.fd >= 0)
+		close(watch.fd);
+	lb_fini(&watch.lb);
+	return ret ?: ctl_reply(c, res);
+}
+
+static bool verbose_flag(int *argc, char **argv)
+{
+	if (*argc > 2 && !strcmp(argv[*argc - 1], "--verbose")) {
+		(*argc)--;
+		return true;
+	}
+	return isatty(STDERR_FILENO);
+}
+
+/* migrate NAME URL [--verbose]: to the ember listening there (start NAME --incoming URL). */
+static int verb_migrate(struct ctl *c, int argc, char **argv)
+{
+	bool verbose = verbose_flag(&argc, argv);
+	struct json_object *args, *res = NULL;
+	int ret;
+
+	if (argc != 3)
+		return usage(stderr, EXIT_USAGE);
+	args = name_args(argv[1]);
+	json_object_object_add(args, "url", json_object_new_string(argv[2]));
+	ret = call_with_progress(c, "migrate", args, argv[1], verbose, &res);
+	if (ret == 0 && c->json)
+		print_json(res);
+	else if (ret == 0)
+		printf("VM '%s' migrated to %s: %" PRId64 " ms, %" PRId64
+		       " ms paused, %d rounds, %.1f MiB\n",
+		       argv[1], argv[2],
+		       json_object_get_int64(json_object_object_get(res, "total_ms")),
+		       json_object_get_int64(json_object_object_get(res, "downtime_ms")),
+		       json_object_get_int(json_object_object_get(res, "rounds")),
+		       mib(res, "bytes"));
+	json_object_put(res);
+	return ret;
+}
+
+/* start NAME [--incoming URL [--timeout S]] [--verbose] */
+static int verb_start(struct ctl *c, int argc, char **argv)
+{
+	bool verbose = verbose_flag(&argc, argv);
+	struct json_object *args, *res = NULL;
+	int ret;
+
+	if (argc == 2)
+		return verb_simple(c, "start", argc, argv, "started");
+	if ((argc != 4 && argc != 6) || strcmp(argv[2], "--incoming") ||
+	    (argc == 6 && strcmp(argv[4], "--timeout")))
+		return usage(stderr, EXIT_USAGE);
+	args = name_args(argv[1]);
+	json_object_object_add(args, "incoming", json_object_new_string(argv[3]));
+	if (argc == 6)
+		json_object_object_add(args, "timeout_s", json_object_new_int(atoi(argv[5])));
+	ret = call_with_progress(c, "start", args, argv[1], verbose, &res);
+	if (ret == 0 && c->json)
+		print_json(res);
+	else if (ret == 0)
+		printf("VM '%s' migrated in from %s and started\n", argv[1], argv[3]);
+	json_object_put(res);
+	return ret;
+}
+
 static int verb_autostart(struct ctl *c, int argc, char **argv)
 {
 	struct json_object *args;
@@ -352,7 +499,7 @@ static int verb_autostart(struct ctl *c, int argc, char **argv)
 		return usage(stderr, EXIT_USAGE);
 	args = name_args(argv[1]);
 	json_object_object_add(args, "enable", json_object_new_boolean(argc == 2));
-	if (ctl_call(c, "autostart", args, NULL))
+	if (ctl_act(c, "autostart", args))
 		return EXIT_FAILURE;
 	if (!c->json)
 		printf("VM '%s' %s\n", argv[1],
@@ -368,7 +515,7 @@ static int verb_snapshot(struct ctl *c, const char *cmd, int argc, char **argv)
 		return usage(stderr, EXIT_USAGE);
 	args = name_args(argv[1]);
 	json_object_object_add(args, "snapshot", json_object_new_string(argv[2]));
-	if (ctl_call(c, cmd, args, NULL))
+	if (ctl_act(c, cmd, args))
 		return EXIT_FAILURE;
 	if (!c->json)
 		printf("VM '%s' %s '%s'\n", argv[1],
@@ -391,7 +538,7 @@ static int verb_setlimit(struct ctl *c, int argc, char **argv)
 	json_object_object_add(args, "value",
 			       *end || end == argv[3] ? json_object_new_string(argv[3])
 						      : json_object_new_int64(v));
-	if (ctl_call(c, "setlimit", args, NULL))
+	if (ctl_act(c, "setlimit", args))
 		return EXIT_FAILURE;
 	if (!c->json)
 		printf("VM '%s': %s = %s\n", argv[1], argv[2], argv[3]);
@@ -413,7 +560,7 @@ static int verb_vcpupin(struct ctl *c, int argc, char **argv)
 	args = name_args(argv[1]);
 	json_object_object_add(args, "vcpu", json_object_new_int((int)vcpu));
 	json_object_object_add(args, "cpus", json_object_new_string(argv[3]));
-	if (ctl_call(c, "vcpupin", args, NULL))
+	if (ctl_act(c, "vcpupin", args))
 		return EXIT_FAILURE;
 	if (!c->json)
 		printf("VM '%s': vCPU %ld on CPUs %s\n", argv[1], vcpu, argv[3]);
@@ -448,7 +595,7 @@ static int verb_net_simple(struct ctl *c, const char *cmd, int argc, char **argv
 {
 	if (argc != 2)
 		return usage(stderr, EXIT_USAGE);
-	if (ctl_call(c, cmd, name_args(argv[1]), NULL))
+	if (ctl_act(c, cmd, name_args(argv[1])))
 		return EXIT_FAILURE;
 	if (!c->json)
 		printf("network '%s' %s\n", argv[1],
@@ -564,7 +711,7 @@ static int run_verb(struct ctl *c, int argc, char **argv)
 	if (!strcmp(v, "undefine"))
 		return verb_simple(c, v, argc, argv, "undefined");
 	if (!strcmp(v, "start"))
-		return verb_simple(c, v, argc, argv, "started");
+		return verb_start(c, argc, argv);
 	if (!strcmp(v, "destroy"))
 		return verb_simple(c, v, argc, argv, "destroyed");
 	if (!strcmp(v, "suspend"))
@@ -597,7 +744,7 @@ static int run_verb(struct ctl *c, int argc, char **argv)
 	if (!strcmp(v, "console"))
 		return verb_console(c, argc, argv);
 	if (!strcmp(v, "migrate"))
-		return fail("'%s' is not supported by this emberctl yet", v);
+		return verb_migrate(c, argc, argv);
 	fprintf(stderr, "emberctl: unknown verb '%s'\n", v);
 	return usage(stderr, EXIT_USAGE);
 }

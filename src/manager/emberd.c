@@ -82,26 +82,48 @@ static struct json_object *reply_error(const char *msg)
 	return o;
 }
 
+static void client_write(struct client *c, struct json_object *rep)
+{
+	if (mgr_write_line(c->h.fd, rep) < 0)
+		c->dead = true;
+	json_object_put(rep);
+}
+
 static void client_answer(struct emberd *d, struct client *c, const char *line)
 {
-	struct json_object *req = json_tokener_parse(line), *cmd, *args, *result = NULL, *rep;
+	struct json_object *req = json_tokener_parse(line), *cmd, *args, *result = NULL;
 	struct err err = { { 0 } };
 	int ret;
 
 	if (!req || !json_object_is_type(req, json_type_object) ||
 	    !json_object_object_get_ex(req, "cmd", &cmd) ||
 	    !json_object_is_type(cmd, json_type_string)) {
-		rep = reply_error("malformed request: want {\"cmd\": VERB, \"args\": {...}}");
+		client_write(c, reply_error("malformed request: want {\"cmd\": VERB, "
+					    "\"args\": {...}}"));
 	} else {
 		args = json_object_object_get(req, "args");
 		ret = emberd_command(d, c, json_object_get_string(cmd), args, &result, &err);
-		rep = ret < 0 ? reply_error(err.msg[0] ? err.msg : strerror(-ret))
-			      : reply_ok(result);
+		if (ret != EMBERD_LATER)
+			emberd_reply(c, ret, result, &err);
 	}
-	if (mgr_write_line(c->h.fd, rep) < 0)
-		c->dead = true;
-	json_object_put(rep);
 	json_object_put(req);
+}
+
+static void client_process(struct client *c);
+
+void emberd_reply(struct client *c, int ret, struct json_object *result, const struct err *err)
+{
+	bool waited = c->waits;
+
+	c->waits = NULL;
+	if (ret < 0) {
+		json_object_put(result);
+		client_write(c, reply_error(err && err->msg[0] ? err->msg : strerror(-ret)));
+	} else {
+		client_write(c, reply_ok(result));
+	}
+	if (waited)
+		client_process(c); /* requests that came meanwhile */
 }
 
 static void client_drop(struct emberd *d, struct client *c)
@@ -112,29 +134,22 @@ static void client_drop(struct emberd *d, struct client *c)
 		pp = &(*pp)->next;
 	*pp = c->next;
 	console_detach(c);
+	if (c->waits && c->waits->job)
+		c->waits->job->waiter = NULL;
 	evloop_del(&d->loop, &c->h);
 	close(c->h.fd);
 	lb_fini(&c->lb);
 	free(c);
 }
 
-static void client_readable(struct ev_handler *h, uint32_t events)
+/* The requests in the client's buffer, one at a time (none while a reply is owed). */
+static void client_process(struct client *c)
 {
-	struct client *c = container_of(h, struct client, h);
-	struct emberd *d = c->d;
-	ssize_t n = lb_fill(&c->lb, h->fd);
 	char *line;
 	int bad = 0;
 
-	(void)events;
-	if (n == -EAGAIN)
-		return;
-	if (n <= 0) {
-		c->dead = true;
-		return;
-	}
-	while (!c->dead && !c->console && (line = lb_next(&c->lb, &bad))) {
-		client_answer(d, c, line);
+	while (!c->dead && !c->console && !c->waits && (line = lb_next(&c->lb, &bad))) {
+		client_answer(c->d, c, line);
 		lb_consume(&c->lb);
 	}
 	if (c->console) { /* on the console: whatever came is keystrokes */
@@ -145,10 +160,25 @@ static void client_readable(struct ev_handler *h, uint32_t events)
 	if (bad) {
 		struct json_object *rep = reply_error("request line too long");
 
-		(void)!mgr_write_line(h->fd, rep);
+		(void)!mgr_write_line(c->h.fd, rep);
 		json_object_put(rep);
 		c->dead = true;
 	}
+}
+
+static void client_readable(struct ev_handler *h, uint32_t events)
+{
+	struct client *c = container_of(h, struct client, h);
+	ssize_t n = lb_fill(&c->lb, h->fd);
+
+	(void)events;
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		c->dead = true;
+		return;
+	}
+	client_process(c);
 }
 
 static void accept_client(struct emberd *d, int lfd, bool ro)

@@ -15,6 +15,24 @@
 
 enum mvm_state { MVM_SHUTOFF, MVM_RUNNING, MVM_PAUSED, MVM_CRASHED };
 
+/* emberd_command's return when the reply comes later, through emberd_reply(). */
+#define EMBERD_LATER 1
+
+struct mvm;
+struct client;
+
+/*
+ * A request to a VM's ember whose answer comes much later (a migration
+ * sent or received), and the client waiting for it.
+ */
+struct mvm_job {
+	struct ev_handler h; /* the request's connection: readable once ember answered */
+	struct mvm *m;
+	struct client *waiter; /* NULL once it hung up */
+	bool sending;
+	char url[256];
+};
+
 /* A defined VM, and its ember process while it runs. */
 struct mvm {
 	struct mvm *next;
@@ -31,6 +49,7 @@ struct mvm {
 	struct ev_handler con_h; /* the console pty's master; fd -1 without one */
 	int con_log;		 /* console.log */
 	struct client *attached; /* the client on the console, if any */
+	struct mvm_job *job;	 /* a migration under way */
 };
 
 /* A defined network. */
@@ -48,6 +67,7 @@ struct client {
 	bool ro;	     /* came in on the read-only socket */
 	bool events;	     /* subscribed: gets event lines */
 	struct mvm *console; /* attached: raw bytes both ways from now on */
+	struct mvm *waits;   /* for that VM's job: its reply comes later */
 	bool dead;
 };
 
@@ -68,6 +88,9 @@ struct emberd {
 /* Runs one request; *result (may stay NULL) is the reply's "result". */
 int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct json_object *args,
 		   struct json_object **result, struct err *err) __must_check;
+
+/* The reply to a request answered with EMBERD_LATER; the client's next requests follow. */
+void emberd_reply(struct client *c, int ret, struct json_object *result, const struct err *err);
 
 /* A request's string argument `key`, or NULL when absent or not a string. */
 const char *emberd_arg_string(struct json_object *args, const char *key);
@@ -93,6 +116,27 @@ void console_close(struct mvm *m);
 int console_attach(struct mvm *m, struct client *c, struct err *err) __must_check;
 void console_input(struct client *c, const char *data, size_t len);
 void console_detach(struct client *c);
+
+/* VMs (commands.c), for migrate.c. */
+bool mvm_active(const struct mvm *m);
+const char *mvm_state_name(const struct mvm *m);
+char *mvm_run_path(const struct mvm *m, const char *file);
+int mvm_api(struct mvm *m, const char *method, const char *path, const char *body,
+	    struct json_object **out, struct err *err) __must_check;
+/*
+ * An incoming migration ended with `ret`: the VM runs, pinned (0), or its
+ * ember is stopped (-errno, *err says why).
+ */
+int mvm_incoming_ended(struct mvm *m, int ret, struct err *err);
+
+/* Migration (migrate.c): jobs, `migrate`, the receiving side's request, progress for info. */
+int emberd_migrate(struct mvm *m, struct client *c, struct json_object *args,
+		   struct err *err) __must_check;
+/* Sends (timeout_s 0) or receives (waiting up to timeout_s for the sender) over `url`. */
+int emberd_job_start(struct mvm *m, struct client *c, const char *url, int timeout_s,
+		     struct err *err) __must_check;
+struct json_object *emberd_job_progress(struct mvm *m);
+void emberd_job_forget(struct mvm *m);
 
 /* Tells subscribed clients and events.log. */
 void emberd_event(struct emberd *d, const char *event, const char *vm, const char *detail);

@@ -88,14 +88,13 @@ static int parse_reply(char *text, size_t len, char **reply)
 	return status;
 }
 
-int httpc_call(const char *sock, const char *method, const char *path, const char *body,
-	       char **reply, int timeout_s)
+int httpc_send(const char *sock, const char *method, const char *path, const char *body,
+	       int timeout_s)
 {
-	char *head = NULL, *text = NULL;
-	size_t blen = body ? strlen(body) : 0, len = 0;
+	char *head = NULL;
+	size_t blen = body ? strlen(body) : 0;
 	int fd = httpc_connect(sock, timeout_s), ret;
 
-	*reply = NULL;
 	if (fd < 0)
 		return fd;
 	ret = asprintf(&head,
@@ -109,14 +108,35 @@ int httpc_call(const char *sock, const char *method, const char *path, const cha
 		ret = file_write_all(fd, head, strlen(head));
 	if (ret == 0 && blen)
 		ret = file_write_all(fd, body, blen);
-	if (ret == 0)
-		ret = read_reply(fd, &text, &len);
-	close(fd);
 	free(head);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int httpc_receive(int fd, char **reply)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret = read_reply(fd, &text, &len);
+
+	*reply = NULL;
+	close(fd);
 	if (ret < 0)
 		return ret;
 	ret = parse_reply(text, len, reply);
 	if (ret < 0)
 		free(text);
 	return ret;
+}
+
+int httpc_call(const char *sock, const char *method, const char *path, const char *body,
+	       char **reply, int timeout_s)
+{
+	int fd = httpc_send(sock, method, path, body, timeout_s);
+
+	*reply = NULL;
+	return fd < 0 ? fd : httpc_receive(fd, reply);
 }

@@ -15,4 +15,14 @@
 int httpc_call(const char *sock, const char *method, const char *path, const char *body,
 	       char **reply, int timeout_s) __must_check;
 
+/*
+ * The same in two steps, for an answer that comes much later (a migration):
+ * httpc_send() returns the connection with the request written (socket
+ * timeouts of `timeout_s`), httpc_receive() reads the reply once the
+ * connection is readable and closes it.
+ */
+int httpc_send(const char *sock, const char *method, const char *path, const char *body,
+	       int timeout_s) __must_check;
+int httpc_receive(int fd, char **reply) __must_check;
+
 #endif

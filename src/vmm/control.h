@@ -4,6 +4,11 @@
  * sees the command through an eventfd in its loop, carries it out, replies.
  * Once closed (the VMM is going away) every call fails with -ESHUTDOWN, so
  * the API thread never waits on a main thread that will not answer.
+ *
+ * A long command (a migration) is posted instead: the API thread goes on
+ * serving other requests (progress, GET /) and collects the result when the
+ * main thread's answer wakes it. While a posted command is outstanding,
+ * every other command is refused with -EBUSY rather than waited for.
  */
 #ifndef EMBER_VMM_CONTROL_H
 #define EMBER_VMM_CONTROL_H
@@ -45,6 +50,9 @@ struct ctl_snapshot {
 	bool track_dirty; /* load: track written pages for diff snapshots */
 };
 
+/* Called once a posted command has its answer (or the VMM is going away). */
+typedef void (*ctl_done_fn)(void *cookie);
+
 struct vmm_control {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -53,6 +61,9 @@ struct vmm_control {
 	const void *arg;
 	bool answered;
 	bool closed;
+	bool posted; /* pending came from ctl_post: nobody waits, done() tells */
+	ctl_done_fn done;
+	void *cookie;
 	int result;
 	struct err err;
 };
@@ -63,6 +74,17 @@ void ctl_fini(struct vmm_control *c);
 /* API thread: runs `cmd` on the main thread and waits; 0 or -errno (*err says why). */
 int ctl_call(struct vmm_control *c, enum ctl_cmd cmd, const void *arg,
 	     struct err *err) __must_check;
+
+/*
+ * API thread: hands `cmd` to the main thread without waiting; `done(cookie)`
+ * runs (on the main thread, outside any lock) once it is answered, and then
+ * ctl_collect() gives the result. -EBUSY while another command is pending.
+ */
+int ctl_post(struct vmm_control *c, enum ctl_cmd cmd, const void *arg, ctl_done_fn done,
+	     void *cookie, struct err *err) __must_check;
+
+/* API thread, after done(): the posted command's 0 or -errno; frees the line. */
+int ctl_collect(struct vmm_control *c, struct err *err) __must_check;
 
 /* Main thread: the command waiting, if any (CTL_NONE otherwise), and its argument. */
 enum ctl_cmd ctl_take(struct vmm_control *c, const void **arg);

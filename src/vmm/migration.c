@@ -246,7 +246,7 @@ static bool bit(const uint64_t *bm, uint64_t i)
  * starts zeroed, so only the first copy may skip them).
  */
 static int send_pages(int fd, const struct vm *vm, const uint64_t *bm, bool skip_zero,
-		      uint64_t *bytes)
+		      _Atomic uint64_t *bytes)
 {
 	const uint8_t *ram = vm->ram;
 	uint64_t pages = vm->ram_size / PAGE, i = 0;
@@ -304,15 +304,18 @@ static int send_start(int fd, const struct vm_config *cfg)
 static int send_rounds(int fd, struct vm *vm, uint64_t *bm, uint64_t words,
 		       struct migration_stats *st, struct err *err)
 {
-	int ret = send_pages(fd, vm, NULL, true, &st->bytes);
+	int ret;
 
+	st->phase = MIG_PHASE_COPYING;
+	ret = send_pages(fd, vm, NULL, true, &st->bytes);
 	while (ret == 0) {
 		memset(bm, 0, words * sizeof(*bm));
 		ret = vm_dirty_log_take(vm, bm, err);
 		if (ret < 0)
 			return ret;
 		st->rounds++;
-		if (count_bits(bm, words) <= STOP_PAGES || st->rounds >= MAX_ROUNDS)
+		st->dirty_pages = count_bits(bm, words);
+		if (st->dirty_pages <= STOP_PAGES || st->rounds >= MAX_ROUNDS)
 			return 0;
 		ret = send_pages(fd, vm, bm, false, &st->bytes);
 	}
@@ -382,6 +385,7 @@ static int send_paused(int fd, struct vm *vm, const struct vm_config *cfg,
 
 	if (ret < 0)
 		return err_set(err, ret, "migration: the VM stopped");
+	st->phase = MIG_PHASE_PAUSED;
 	ret = ops->handover(ops->ctx, true);
 	if (ret < 0)
 		err_set(err, ret, "migration: cannot let go of the disks: %s", strerror(-ret));
@@ -404,7 +408,7 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 	uint64_t *bm = calloc(words, sizeof(*bm));
 	int fd, ret;
 
-	*st = (struct migration_stats){ 0 };
+	st->ram_bytes = vm->ram_size;
 	if (!bm)
 		return err_set(err, -ENOMEM, "out of memory");
 	fd = mig_connect(url, err);
@@ -423,6 +427,7 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 		close(fd);
 	free(bm);
 	st->total_ms = (monotonic_ns() - t0) / 1000000;
+	st->phase = MIG_PHASE_ENDED;
 	return ret;
 }
 
@@ -485,7 +490,8 @@ static int recv_config(struct migration_incoming *in, struct err *err)
 	return ret < 0 ? ret : vm_ram_alloc(&in->cfg, &in->ram, err);
 }
 
-static int recv_pages(struct migration_incoming *in, uint64_t len, struct err *err)
+static int recv_pages(struct migration_incoming *in, uint64_t len, struct migration_stats *st,
+		      struct err *err)
 {
 	uint64_t first, pages = in->ram.size / PAGE, n;
 	int ret;
@@ -499,6 +505,8 @@ static int recv_pages(struct migration_incoming *in, uint64_t len, struct err *e
 		return err_set(err, -EPROTO, "migration: pages beyond the VM's RAM");
 	if (ret == 0)
 		ret = recv_all(in->fd, (uint8_t *)in->ram.hva + first * PAGE, n * PAGE);
+	if (ret == 0)
+		st->bytes += n * PAGE;
 	return ret < 0 ? err_set(err, ret, "migration: the stream broke: %s", strerror(-ret)) : 0;
 }
 
@@ -523,7 +531,7 @@ static int recv_state(struct migration_incoming *in, uint64_t len, struct err *e
 	return ret;
 }
 
-static int recv_body(struct migration_incoming *in, struct err *err)
+static int recv_body(struct migration_incoming *in, struct migration_stats *st, struct err *err)
 {
 	for (;;) {
 		struct mig_hdr h;
@@ -532,7 +540,7 @@ static int recv_body(struct migration_incoming *in, struct err *err)
 		if (ret < 0)
 			return ret;
 		if (h.type == MIG_PAGES)
-			ret = recv_pages(in, h.len, err);
+			ret = recv_pages(in, h.len, st, err);
 		else if (h.type == MIG_STATE)
 			ret = recv_state(in, h.len, err);
 		else if (h.type == MIG_DONE && h.len == 0)
@@ -547,20 +555,27 @@ static int recv_body(struct migration_incoming *in, struct err *err)
 }
 
 int migration_receive(const char *url, unsigned int timeout_s, struct migration_incoming *in,
-		      struct err *err)
+		      struct migration_stats *st, struct err *err)
 {
+	uint64_t t0 = monotonic_ns();
 	int ret;
 
 	*in = (struct migration_incoming){ .fd = -1 };
 	vm_config_init(&in->cfg);
+	st->phase = MIG_PHASE_LISTENING;
 	in->fd = mig_accept(url, timeout_s, err);
-	if (in->fd < 0)
-		return in->fd;
-	ret = recv_hello(in, err);
+	ret = in->fd < 0 ? in->fd : 0;
+	st->phase = MIG_PHASE_COPYING;
+	if (ret == 0)
+		ret = recv_hello(in, err);
 	if (ret == 0)
 		ret = recv_config(in, err);
-	if (ret == 0)
-		ret = recv_body(in, err);
+	if (ret == 0) {
+		st->ram_bytes = in->ram.size;
+		ret = recv_body(in, st, err);
+	}
+	st->total_ms = (monotonic_ns() - t0) / 1000000;
+	st->phase = MIG_PHASE_ENDED;
 	return ret;
 }
 

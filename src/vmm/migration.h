@@ -26,12 +26,27 @@
 #include "util/compiler.h"
 #include "util/err.h"
 
+enum migration_phase {
+	MIG_PHASE_NONE,
+	MIG_PHASE_LISTENING, /* receiver: waiting for the sender */
+	MIG_PHASE_COPYING,   /* RAM going over while the guest runs */
+	MIG_PHASE_PAUSED,    /* sender: the last pages and the state, the VM paused */
+	MIG_PHASE_ENDED,
+};
+
+/*
+ * A migration's figures, updated as it goes: the API thread reads them
+ * while the main thread migrates, hence atomics. Zeroed before it starts.
+ */
 struct migration_stats {
-	uint64_t total_ms;
-	uint64_t downtime_ms; /* from the pause to the receiver's answer */
-	uint64_t bytes;	      /* page data sent */
-	unsigned int rounds;  /* copy rounds while the guest ran */
-	uint64_t last_pages;  /* pages sent with the VM paused */
+	_Atomic int phase;	      /* enum migration_phase */
+	_Atomic uint64_t ram_bytes;   /* the VM's RAM */
+	_Atomic uint64_t bytes;	      /* page data sent or received so far */
+	_Atomic unsigned int rounds;  /* copy rounds while the guest ran */
+	_Atomic uint64_t dirty_pages; /* written during the last round: to send next */
+	_Atomic uint64_t last_pages;  /* pages sent with the VM paused */
+	_Atomic uint64_t total_ms;    /* when it ended */
+	_Atomic uint64_t downtime_ms; /* from the pause to the receiver's answer */
 };
 
 /* How the sender pauses and resumes the whole VM (vCPUs and devices). */
@@ -66,7 +81,7 @@ struct migration_incoming {
  * migration_answer() and migration_incoming_fini().
  */
 int migration_receive(const char *url, unsigned int timeout_s, struct migration_incoming *in,
-		      struct err *err) __must_check;
+		      struct migration_stats *st, struct err *err) __must_check;
 void migration_answer(struct migration_incoming *in, int status, const char *msg);
 void migration_incoming_fini(struct migration_incoming *in);
 

@@ -450,7 +450,7 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 
 	if (c->vm)
 		return err_set(err, -EEXIST, "the microVM is already running");
-	ret = migration_receive(rq->url, rq->timeout_s, &in, err);
+	ret = migration_receive(rq->url, rq->timeout_s, &in, rq->stats, err);
 	if (ret == 0) {
 		c->cfg = &in.cfg;
 		ret = vmm_restore(c, &in.state, &in.ram, true, err);

@@ -588,6 +588,52 @@ def test_migration_receive_times_out_and_send_needs_a_vm(api, tmp_path):
     assert status == 400 and "not running" in reply["fault_message"], reply
 
 
+def test_the_api_serves_progress_while_a_migration_comes_in(api, tmp_path):
+    """The receive request waits; meanwhile GET / and GET /ember/migration answer, and
+    everything else is refused as busy. A sender that stalls, then breaks off, ends it."""
+    import threading
+    assert api.get("/ember/migration") == (200, {"state": "none"})
+    path, got = tmp_path / "mig.sock", {}
+
+    def receive():
+        got["reply"] = api.put("/ember/migration/receive", {"url": f"unix:{path}", "timeout_s": 20})
+
+    t = threading.Thread(target=receive)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not path.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    status, progress = api.get("/ember/migration")
+    assert status == 200 and progress["state"] == "listening", progress
+    assert progress["role"] == "receive" and progress["url"] == f"unix:{path}", progress
+    assert api.get("/")[1]["state"] == "Not started"
+    for method, route, body in [("PUT", "/boot-source", {"kernel_image_path": "/k"}),
+                                ("PATCH", "/vm", {"state": "Paused"}), ("GET", "/vm/config", None),
+                                ("PUT", "/ember/migration/receive", {"url": "unix:/tmp/other"})]:
+        status, reply = api.request(method, route, body)
+        assert status == 400 and "busy: a migration is in progress" in reply["fault_message"], route
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(path))
+    page = mig_msg(3, struct.pack("<Q", 2) + b"\x11" * 4096)
+    s.sendall(MIG_HELLO + MIG_CONFIG + page + page[:100])  # then it stalls mid-message
+    deadline = time.monotonic() + 10
+    while api.get("/ember/migration")[1]["bytes"] < 4096:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    status, progress = api.get("/ember/migration")
+    assert progress["state"] == "copying" and progress["ram_bytes"] == 16 << 20, progress
+    assert progress["elapsed_ms"] >= 0 and t.is_alive()
+    s.close()
+    t.join(30)
+    status, reply = got["reply"]
+    assert status == 400 and "the stream broke" in reply["fault_message"], reply
+    status, progress = api.get("/ember/migration")
+    assert progress["state"] == "failed" and "the stream broke" in progress["error"], progress
+    assert api.get("/")[1]["state"] == "Not started"
+    assert api.put("/boot-source", {"kernel_image_path": "/k"})[0] == 204  # no longer busy
+
+
 @pytest.mark.skipif(os.path.exists("/dev/kvm"), reason="this host has /dev/kvm")
 def test_a_whole_stream_without_kvm_is_refused_to_the_sender(api, tmp_path):
     import threading

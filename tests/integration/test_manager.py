@@ -5,6 +5,7 @@ runs its own emberd on a temporary state directory."""
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -259,8 +260,8 @@ def test_emberctl_usage_and_unreachable_daemon(emberd, tmp_path):
     assert "cannot reach emberd at" in r.stderr
     emberd.ctl("define", definition(tmp_path), check=0)
     assert "--timeout must be" in emberd.ctl("shutdown", "vm1", "--timeout", "0", check=1).stderr
-    assert "not supported by this emberctl yet" in emberd.ctl("migrate", "vm1", "unix:/x",
-                                                              check=1).stderr
+    assert "VM 'vm1' is shut off" in emberd.ctl("migrate", "vm1", "unix:/x", check=1).stderr
+    assert emberd.ctl("start", "vm1", "--incoming", check=2).returncode == 2
     assert "no console here" in emberd.ctl("console", "vm1", check=1).stderr
     assert "manages" in subprocess.run([str(EMBERD), "--help"], capture_output=True,
                                        text=True).stderr
@@ -438,6 +439,111 @@ def test_fake_shutdown_honoured_and_ignored(fake, tmp_path):
     assert ("shutdown", "honours") in events_of(fake)
     assert ("destroyed", "ignores") in events_of(fake)
     assert fake.json("list") == []
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    """Two emberds with stand-in embers: a migration's source and its destination."""
+    ds = []
+    for side in ("src", "dst"):
+        (tmp_path / side).mkdir()
+        ds.append(Emberd(tmp_path / side, extra=["--ember", str(FAKE_EMBER)]))
+    yield ds
+    for d in ds:
+        for v in d.json("list"):
+            d.ctl("destroy", v["name"])
+        d.stop()
+
+
+def ctl_in_background(d, *args):
+    return subprocess.Popen([str(EMBERCTL), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "EMBER_SOCKET": str(d.sock)})
+
+
+def wait_migration(d, name, state, timeout=10):
+    deadline = time.monotonic() + timeout
+    while (mig := d.json("info", name).get("migration") or {}).get("state") != state:
+        assert time.monotonic() < deadline, mig
+        time.sleep(0.02)
+    return mig
+
+
+def test_fake_migration_between_two_emberds(fakes, tmp_path):
+    src, dst = fakes
+    for d in fakes:
+        d.ctl("define", definition(tmp_path), check=0)
+    src.ctl("start", "vm1", check=0)
+    url = f"unix:{tmp_path / 'mig.sock'}"
+    incoming = ctl_in_background(dst, "--json", "start", "vm1", "--incoming", url,
+                                 "--timeout", "30")
+    mig = wait_migration(dst, "vm1", "listening")
+    assert mig["role"] == "receive" and mig["url"] == url
+    assert dst.json("info", "vm1")["state"] == "paused"
+    assert "VM 'vm1' is migrating" in dst.ctl("suspend", "vm1", check=1).stderr
+    sender = ctl_in_background(src, "migrate", "vm1", url, "--verbose")
+    mig = wait_migration(src, "vm1", "copying")
+    assert mig["role"] == "send" and mig["ram_bytes"] == 8 << 20, mig
+    assert "VM 'vm1' is migrating" in src.ctl("snapshot", "vm1", "s", check=1).stderr
+    assert wait_migration(dst, "vm1", "copying")["role"] == "receive"
+    out, err = sender.communicate(timeout=30)
+    assert sender.returncode == 0, err
+    assert re.fullmatch(r"VM 'vm1' migrated to unix:\S+: 1200 ms, 5 ms paused, 8 rounds, "
+                        r"8\.0 MiB\n", out), out
+    assert re.search(r"'vm1': copying, \d\.\d of 8\.0 MiB, round \d, 64 dirty pages", err), err
+    out, err = incoming.communicate(timeout=30)
+    assert incoming.returncode == 0 and json.loads(out) == {}, err
+    wait_state(src, "vm1", "shut off")
+    info = dst.json("info", "vm1")
+    assert info["state"] == "running" and "migration" not in info
+    assert ("migrating", "vm1") in events_of(src) and ("migrated", "vm1") in events_of(src)
+    assert events_of(dst)[-2:] == [("incoming", "vm1"), ("started", "vm1")]
+    dst.ctl("suspend", "vm1", check=0)  # an ordinary VM again
+
+
+def test_fake_migration_failures_leave_the_source_running(fakes, tmp_path):
+    src, dst = fakes
+    src.ctl("define", definition(tmp_path, test="x refuse-migration"), check=0)
+    dst.ctl("define", definition(tmp_path, test="x"), check=0)
+    src.ctl("start", "vm1", check=0)
+    url = f"unix:{tmp_path / 'mig.sock'}"
+    r = src.ctl("migrate", "vm1", url, check=1)
+    assert "cannot connect to" in r.stderr, r.stderr
+    assert src.json("info", "vm1")["state"] == "running"
+
+    incoming = ctl_in_background(dst, "start", "vm1", "--incoming", url)
+    wait_migration(dst, "vm1", "listening")
+    r = src.ctl("migrate", "vm1", url, check=1)
+    assert "the receiver failed: the receiver says no" in r.stderr, r.stderr
+    out, err = incoming.communicate(timeout=30)
+    assert incoming.returncode == 1 and "the receiver says no" in err, err
+    info = src.json("info", "vm1")
+    assert info["state"] == "running" and "migration" not in info
+    assert dst.json("info", "vm1")["state"] == "shut off"
+    assert ("migration-failed", "vm1") in events_of(src)
+    assert events_of(dst)[-1] == ("migration-failed", "vm1")
+
+    r = dst.ctl("start", "vm1", "--incoming", url, "--timeout", "1", check=1)
+    assert "no sender came" in r.stderr, r.stderr
+    assert dst.json("info", "vm1")["state"] == "shut off"
+    # A client that hangs up while it waits: emberd carries on without it.
+    incoming = ctl_in_background(dst, "start", "vm1", "--incoming", url, "--timeout", "1")
+    wait_migration(dst, "vm1", "listening")
+    incoming.kill()
+    incoming.wait()
+    wait_state(dst, "vm1", "shut off")
+    assert dst.json("version")["emberd"]
+
+    for args, message in [(("migrate", "vm1", "ftp:x"), "must be unix:PATH or tcp:ADDRESS:PORT"),
+                          (("migrate", "vm9", url), "no VM named 'vm9'"),
+                          (("start", "vm1", "--incoming", url, "--timeout", "0"),
+                           "'timeout_s' must be from 1 to 86400"),
+                          (("migrate", "vm1"), "Usage:")]:
+        r = src.ctl(*args) if args[0] == "migrate" else dst.ctl(*args)
+        assert r.returncode != 0 and message in r.stderr, (args, r.stderr)
+    r = src.ctl("migrate", "vm1", url, sock=src.ro_sock, check=1)
+    assert "not allowed on the read-only socket" in r.stderr
+    assert dst.ctl("migrate", "vm1", url, check=1).stderr.endswith("VM 'vm1' is shut off\n")
 
 
 def test_fake_start_failure_shows_embers_reason(fake, tmp_path):

@@ -4,13 +4,20 @@ same command line, an API socket answering what emberd asks (GET /, PATCH
 /vm, the power button, snapshot create and load), one thread per vCPU named
 vcpuN, and ember's last log line. It runs no guest. Its guest's command line
 may say: ignore-power (the power button does nothing), fail-start (ember's
-start fails). Its serial console echoes the lines it gets."""
+start fails), refuse-migration (a receiver refuses it). Its serial console
+echoes the lines it gets.
+
+Migration (PUT /ember/migration/send and /receive, GET /ember/migration)
+goes over a Unix socket in its own made-up stream: the sender sends the VM's
+config as a JSON line, then "RAM" in slow chunks, so that progress shows;
+the receiver answers "ok" or why not."""
 import argparse
 import ctypes
 import http.server
 import json
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -39,11 +46,16 @@ def vcpu_thread(n):
         time.sleep(3600)
 
 
+RAM = 8 << 20
+CHUNK = 1 << 20
+
+
 class Fake:
     def __init__(self, args):
         self.args = args
         self.state = "Not started"
         self.config = {}
+        self.migration = {"state": "none"}
         if args.config_file:
             self.config = json.load(open(args.config_file))
             self.boot()
@@ -59,6 +71,63 @@ class Fake:
             threading.Thread(target=vcpu_thread, args=(n,), daemon=True).start()
         self.state = "Running"
         threading.Thread(target=console_echo, daemon=True).start()
+
+    def progress(self, role, url, state, **figures):
+        self.migration = {"state": state, "role": role, "url": url, "elapsed_ms": 0,
+                          "ram_bytes": RAM, "bytes": 0, "rounds": 0, "dirty_pages": 0,
+                          **figures}
+
+    def send(self, url):
+        """(status, reply) once the receiver answered; on success ember ends."""
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(url.removeprefix("unix:"))
+        except OSError as e:
+            return 400, {"fault_message": f"migration: cannot connect to '{url}': {e.strerror}"}
+        self.progress("send", url, "copying")
+        s.sendall(json.dumps(self.config).encode() + b"\n")
+        for sent in range(CHUNK, RAM + 1, CHUNK):
+            s.sendall(b"\0" * CHUNK)
+            self.migration.update(bytes=sent, rounds=sent // CHUNK, dirty_pages=64)
+            time.sleep(0.15)
+        s.shutdown(socket.SHUT_WR)
+        answer = s.makefile().readline().strip()
+        self.progress("send", url, "finishing")
+        if answer != "ok":
+            self.migration = {"state": "failed", "error": answer}
+            return 400, {"fault_message": f"migration: the receiver failed: {answer}"}
+        return 200, {"total_ms": 1200, "downtime_ms": 5, "bytes": RAM, "rounds": 8,
+                     "last_round_pages": 64}
+
+    def receive(self, url, timeout):
+        path = url.removeprefix("unix:")
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(timeout)
+        self.progress("receive", url, "listening")
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            return 400, {"fault_message": f"migration: no sender came to '{url}' in {timeout} s"}
+        finally:
+            listener.close()
+            os.unlink(path)
+        self.progress("receive", url, "copying")
+        f = conn.makefile("rb")
+        config = json.loads(f.readline())
+        got = 0
+        while chunk := f.read(CHUNK):
+            got += len(chunk)
+            self.migration["bytes"] = got
+        refused = "refuse-migration" in (config.get("boot-source") or {}).get("boot_args", "")
+        conn.sendall(b"the receiver says no\n" if refused else b"ok\n")
+        conn.close()
+        if refused:
+            return 400, {"fault_message": "migration: the receiver says no"}
+        self.config = config
+        self.boot()
+        return 204, None
 
     def end(self, reason, status):
         log(self.args.log_path, f"the VM stopped: {reason}")
@@ -87,6 +156,9 @@ def handler(fake):
             return json.loads(self.rfile.read(n) or b"{}")
 
         def do_GET(self):
+            if self.path == "/ember/migration":
+                self.reply(200, fake.migration)
+                return
             self.reply(200, {"id": fake.args.id, "state": fake.state, "app_name": "fake-ember"})
 
         def do_PATCH(self):
@@ -107,6 +179,13 @@ def handler(fake):
                 fake.config = json.load(open(b["snapshot_path"]))
                 fake.boot()
                 self.reply(204)
+            elif self.path == "/ember/migration/send":
+                status, reply = fake.send(b["url"])
+                self.reply(status, reply)
+                if status == 200:
+                    fake.end("migrated", 0)
+            elif self.path == "/ember/migration/receive":
+                self.reply(*fake.receive(b["url"], b.get("timeout_s", 300)))
             else:
                 self.reply(400, {"fault_message": f"fake-ember: no {self.path}"})
     return H
@@ -122,8 +201,9 @@ def main():
     args = p.parse_args()
     fake = Fake(args)
     signal.signal(signal.SIGTERM, lambda *a: fake.end("signal", 128 + 15))
-    socketserver.UnixStreamServer.allow_reuse_address = True
-    server = socketserver.UnixStreamServer(args.api_sock, handler(fake))
+    # Threads: progress is asked for while a migration's request waits, as with ember.
+    server = socketserver.ThreadingUnixStreamServer(args.api_sock, handler(fake))
+    server.daemon_threads = True
     server.serve_forever()
 
 

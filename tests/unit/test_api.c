@@ -24,6 +24,7 @@ struct fake {
 	unsigned int calls;
 	char cmdline_at_start[256];
 	struct vm_config *cfg;
+	const struct ctl_migration *posted;
 };
 
 static int fake_call(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *err)
@@ -47,6 +48,26 @@ static int fake_call(void *ctx, enum ctl_cmd cmd, const void *arg, struct err *e
 	return 0;
 }
 
+/* A posted command stays pending until the test answers it with fake_answer(). */
+static int fake_post(void *ctx, enum ctl_cmd cmd, const void *arg, ctl_done_fn done, void *cookie,
+		     struct err *err)
+{
+	struct fake *f = ctx;
+
+	f->last = cmd;
+	f->calls++;
+	f->posted = arg;
+	return 0;
+}
+
+static int fake_collect(void *ctx, struct err *err)
+{
+	struct fake *f = ctx;
+
+	f->posted = NULL;
+	return f->result < 0 ? err_set(err, f->result, "the fake says no") : 0;
+}
+
 struct fixture {
 	struct vm_config cfg;
 	struct fake fake;
@@ -60,7 +81,12 @@ static int setup(void **state)
 
 	vm_config_init(&f->cfg);
 	f->fake.cfg = &f->cfg;
-	f->api = (struct api){ .cfg = &f->cfg, .id = "vm1", .call = fake_call, .ctx = &f->fake };
+	f->api = (struct api){ .cfg = &f->cfg,
+			       .id = "vm1",
+			       .call = fake_call,
+			       .post = fake_post,
+			       .collect = fake_collect,
+			       .ctx = &f->fake };
 	*state = f;
 	return 0;
 }
@@ -374,6 +400,80 @@ static void test_snapshot_load_refused_after_configuration(void **state)
 	assert_int_equal(f->fake.calls, 0);
 }
 
+/* The main thread's side of a posted migration: some progress, then the end. */
+static void fake_migrates(struct fixture *f, uint64_t bytes, int result)
+{
+	struct migration_stats *st = f->fake.posted->stats;
+
+	st->phase = MIG_PHASE_COPYING;
+	st->bytes = bytes;
+	st->rounds = 2;
+	f->fake.result = result;
+}
+
+static void test_a_migration_parks_its_request_and_reports_progress(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "GET", "/ember/migration", NULL), 200);
+	assert_string_equal(f->r.body, "{\"state\":\"none\"}");
+	f->api.state = API_RUNNING;
+	assert_int_equal(req(f, "PUT", "/ember/migration/send", "{\"url\": \"unix:/m.sock\"}"), 0);
+	assert_true(api_parked(&f->api));
+	assert_int_equal(f->fake.last, CTL_MIGRATE_SEND);
+	assert_string_equal(f->fake.posted->url, "unix:/m.sock");
+	fake_migrates(f, 8192, 0);
+	assert_int_equal(req(f, "GET", "/ember/migration", NULL), 200);
+	assert_non_null(strstr(f->r.body, "\"state\":\"copying\""));
+	assert_non_null(strstr(f->r.body, "\"role\":\"send\""));
+	assert_non_null(strstr(f->r.body, "\"bytes\":8192"));
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 400);
+	assert_fault(f, "busy: a migration is in progress");
+	assert_int_equal(f->fake.calls, 1);
+
+	free(f->r.body);
+	api_finish(&f->api, &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_non_null(strstr(f->r.body, "\"rounds\":2"));
+	assert_false(api_parked(&f->api));
+	assert_int_equal(req(f, "GET", "/ember/migration", NULL), 200);
+	assert_non_null(strstr(f->r.body, "\"state\":\"completed\""));
+}
+
+static void test_a_failed_migration_is_reported_and_frees_the_api(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/ember/migration/receive", "{\"url\": \"unix:/m.sock\"}"),
+			 0);
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 400);
+	assert_fault(f, "busy");
+	fake_migrates(f, 4096, -EPROTO);
+	free(f->r.body);
+	api_finish(&f->api, &f->r);
+	assert_int_equal(f->r.status, 400);
+	assert_fault(f, "the fake says no");
+	assert_int_equal(req(f, "GET", "/ember/migration", NULL), 200);
+	assert_non_null(strstr(f->r.body, "\"state\":\"failed\""));
+	assert_non_null(strstr(f->r.body, "\"role\":\"receive\""));
+	assert_non_null(strstr(f->r.body, "\"error\":\"the fake says no\""));
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_non_null(strstr(f->r.body, "Not started"));
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+}
+
+static void test_a_migration_url_too_long_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char body[400];
+
+	snprintf(body, sizeof(body), "{\"url\": \"unix:/%0300d\"}", 0);
+	assert_int_equal(req(f, "PUT", "/ember/migration/receive", body), 400);
+	assert_fault(f, "longer than 255 bytes");
+	assert_false(api_parked(&f->api));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +487,12 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_load_then_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_migration_parks_its_request_and_reports_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_failed_migration_is_reported_and_frees_the_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_migration_url_too_long_is_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_load_refused_after_configuration,
 						setup, teardown),
 	};
