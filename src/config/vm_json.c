@@ -90,6 +90,8 @@ static const char *field_spec(const char *key, const char *const *fields, size_t
 int vm_json_check(struct json_object *o, const char *what, const char *const *fields, size_t n,
 		  struct err *err)
 {
+	if (!json_object_is_type(o, json_type_object))
+		return err_set(err, -EINVAL, "%s: want a JSON object", what);
 	json_object_object_foreach(o, key, val)
 	{
 		const char *spec = field_spec(key, fields, n);

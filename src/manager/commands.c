@@ -19,6 +19,7 @@
 #include "config/vm_json.h"
 #include "manager/emberd.h"
 #include "manager/httpc.h"
+#include "manager/jail.h"
 #include "manager/limits.h"
 #include "manager/network.h"
 #include "manager/store.h"
@@ -78,7 +79,7 @@ char *mvm_run_path(const struct mvm *m, const char *file)
 static bool manager_key(const char *key)
 {
 	return !strcmp(key, "name") || !strcmp(key, "autostart") || !strcmp(key, "limits") ||
-	       !strcmp(key, "vcpu_pinning") || !strcmp(key, "network");
+	       !strcmp(key, "vcpu_pinning") || !strcmp(key, "network") || !strcmp(key, "jail");
 }
 
 static struct json_object *ember_config(struct json_object *def)
@@ -119,6 +120,8 @@ static int check_def(struct json_object *def, struct err *err)
 		    !mgr_name_ok(json_object_get_string(net))))
 		return err_set(err, -EINVAL, "'network' must be the name of a network");
 	ret = limits_check(def, err);
+	if (ret == 0)
+		ret = jail_check(def, err);
 	if (ret < 0) {
 		err_prefix(err, "definition '%s': ", json_object_get_string(name));
 		return ret;
@@ -236,6 +239,8 @@ static int attach_taps(struct mvm *m, struct err *err)
 	struct json_object *net = json_object_object_get(m->def, "network");
 	struct json_object *ifs = json_object_object_get(m->def, "network-interfaces");
 	struct mnet *n = net ? emberd_net_find(m->d, json_object_get_string(net)) : NULL;
+	struct jail_ids ids;
+	bool jailed = jail_of(m->def, &ids);
 	int ret = 0;
 
 	if (!net)
@@ -249,7 +254,7 @@ static int attach_taps(struct mvm *m, struct err *err)
 		ret = net_attach_tap(n->def,
 				     json_object_get_string(json_object_object_get(
 					     json_object_array_get_idx(ifs, i), "host_dev_name")),
-				     err);
+				     jailed ? &ids.uid : NULL, jailed ? &ids.gid : NULL, err);
 	if (ret < 0)
 		detach_taps(m);
 	return ret;
@@ -279,6 +284,7 @@ static void mvm_settle(struct mvm *m, int status)
 	limits_remove(m->name);
 	detach_taps(m);
 	console_close(m);
+	jail_remove(m->d->dir, m->name);
 	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
 	free(why);
 }
@@ -368,6 +374,32 @@ static int prepare_run_dir(struct mvm *m, struct err *err)
 	return ret;
 }
 
+/*
+ * A jailed VM: no jail left from before (the jailer wants a fresh root),
+ * and the run directory's api.sock a link to the socket ember makes there.
+ */
+static int prepare_jail(struct mvm *m, struct err *err)
+{
+	char *base = jail_base(m->d->dir), *root = jail_root(m->d->dir, m->name);
+	char *sock = run_path(m, "api.sock"), *target = NULL;
+	int ret = base && root && sock && asprintf(&target, "%s/api.sock", root) >= 0
+			  ? 0
+			  : err_set(err, -ENOMEM, "out of memory");
+
+	if (ret == 0) {
+		jail_remove(m->d->dir, m->name);
+		if (mkdir(base, 0700) < 0 && errno != EEXIST)
+			ret = err_set(err, -errno, "'%s': %s", base, strerror(errno));
+	}
+	if (ret == 0 && symlink(target, sock) < 0)
+		ret = err_set(err, -errno, "'%s': %s", sock, strerror(errno));
+	free(base);
+	free(root);
+	free(sock);
+	free(target);
+	return ret;
+}
+
 static int join_cgroup(pid_t pid, void *ctx, struct err *err)
 {
 	struct mvm *m = ctx;
@@ -375,21 +407,58 @@ static int join_cgroup(pid_t pid, void *ctx, struct err *err)
 	return limits_join(m->name, m->def, pid, err);
 }
 
-/* ember with the VM's API socket and log; with `boot` it boots the config file at once. */
+/* ember's command line, or (jailed) ember-jailer's, which runs ember in API mode. */
+struct ember_cmd {
+	char *argv[24];
+	char uid[16], gid[16];
+	char *base;
+};
+
+static void ember_cmd(struct mvm *m, bool boot, char *sock, char *cfg, char *log,
+		      struct ember_cmd *c)
+{
+	struct jail_ids ids;
+	char **a = c->argv;
+
+	if (!jail_of(m->def, &ids)) {
+		memcpy(a,
+		       (char *[]){ m->d->ember, "--api-sock", sock, "--id", m->name, "--log-path",
+				   log, "--level", "Info", boot ? "--config-file" : NULL, cfg,
+				   NULL },
+		       12 * sizeof(*a));
+		return;
+	}
+	/* ember logs to stderr: the log file, out of the jail. */
+	snprintf(c->uid, sizeof(c->uid), "%u", (unsigned int)ids.uid);
+	snprintf(c->gid, sizeof(c->gid), "%u", (unsigned int)ids.gid);
+	memcpy(a,
+	       (char *[]){ m->d->jailer, "--id", m->name, "--exec-file", m->d->ember, "--uid",
+			   c->uid, "--gid", c->gid, "--chroot-base-dir", c->base, "--",
+			   "--api-sock", "/api.sock", "--level", "Info", NULL },
+	       17 * sizeof(*a));
+}
+
+/*
+ * ember with the VM's API socket and log; with `boot` it boots the config
+ * file at once. A jailed VM's ember always starts in API mode.
+ */
 static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 {
 	char *sock = run_path(m, "api.sock"), *cfg = run_path(m, "config.json"),
 	     *log = run_path(m, "ember.log"), *out = run_path(m, "console.log");
-	char *argv[] = {
-		m->d->ember,  "--api-sock", sock,      "--id", m->name,
-		"--log-path", log,	    "--level", "Info", boot ? "--config-file" : NULL,
-		cfg,	      NULL
-	};
+	struct ember_cmd cmd = { .base = jail_base(m->d->dir) };
+	char **argv = cmd.argv;
 	struct stat st;
 	int ret, tty = -1, null = -1;
 
 	m->log_from = log && stat(log, &st) == 0 ? (uint64_t)st.st_size : 0;
-	ret = sock && cfg && log && out ? 0 : err_set(err, -ENOMEM, "out of memory");
+	ret = sock && cfg && log && out && cmd.base ? 0 : err_set(err, -ENOMEM, "out of memory");
+	if (ret == 0)
+		ember_cmd(m, boot, sock, cfg, log, &cmd);
+	if (ret == 0 && json_object_object_get(m->def, "jail")) {
+		boot = false;
+		ret = prepare_jail(m, err);
+	}
 	if (ret == 0 && console_open(m, out, &tty, err) < 0) {
 		/* No pty here (no devpts): the console is its log alone. */
 		log_warn("%s: %s; its console goes to %s only", m->name, err->msg, out);
@@ -417,8 +486,11 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 			free(line);
 		}
 	}
-	if (ret < 0)
+	if (ret < 0) {
 		console_close(m);
+		jail_remove(m->d->dir, m->name);
+	}
+	free(cmd.base);
 	free(sock);
 	free(cfg);
 	free(log);
@@ -444,6 +516,71 @@ static int mvm_running(struct mvm *m, const char *event, struct err *err)
 	return 0;
 }
 
+/* A section of ember's config through the API: PUT /KEY, or PUT /KEY/ID for each of a list. */
+static int put_section(struct mvm *m, const char *key, struct json_object *val, struct err *err)
+{
+	bool list = json_object_is_type(val, json_type_array);
+	size_t n = list ? json_object_array_length(val) : 1;
+	int ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		struct json_object *one = list ? json_object_array_get_idx(val, i) : val;
+		const char *id =
+			json_object_get_string(json_object_object_get(one, "drive_id"))
+				?: json_object_get_string(json_object_object_get(one, "iface_id"));
+		char path[160];
+
+		snprintf(path, sizeof(path), "/%s%s%s", key, list ? "/" : "", list ? id : "");
+		ret = mvm_api(m, "PUT", path,
+			      json_object_to_json_string_ext(
+				      one, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+			      NULL, err);
+	}
+	return ret;
+}
+
+/*
+ * A jailed VM's ember is up in its jail: the VM's files go in, and with
+ * `boot` its configuration through the API (paths as the jail sees them),
+ * then InstanceStart.
+ */
+static int jail_setup(struct mvm *m, bool boot, struct err *err)
+{
+	struct json_object *cfg = ember_config(m->def), *jailed = NULL;
+	char *root = jail_root(m->d->dir, m->name);
+	struct jail_ids ids;
+	int ret = 0;
+
+	if (!jail_of(m->def, &ids))
+		goto out;
+	ret = root ? jail_fill(root, cfg, &ids, &jailed, err) : -ENOMEM;
+	if (ret == 0 && boot) {
+		json_object_object_foreach(jailed, key, val)
+		{
+			if (ret == 0)
+				ret = put_section(m, key, val, err);
+		}
+	}
+	if (ret == 0 && boot)
+		ret = mvm_api(m, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", NULL,
+			      err);
+out:
+	json_object_put(jailed);
+	json_object_put(cfg);
+	free(root);
+	return ret;
+}
+
+/* What launch() set up, undone: ember stopped, its cgroup, taps, console and jail gone. */
+static void unlaunch(struct mvm *m)
+{
+	vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+	limits_remove(m->name);
+	detach_taps(m);
+	console_close(m);
+	jail_remove(m->d->dir, m->name);
+}
+
 /* Disks free, run directory ready, taps on the network, ember up (booting with `boot`). */
 static int launch(struct mvm *m, bool boot, struct err *err)
 {
@@ -457,6 +594,11 @@ static int launch(struct mvm *m, bool boot, struct err *err)
 		ret = spawn_ember(m, boot, err);
 		if (ret < 0)
 			detach_taps(m);
+	}
+	if (ret == 0) {
+		ret = jail_setup(m, boot, err);
+		if (ret < 0)
+			unlaunch(m);
 	}
 	return ret;
 }
@@ -476,7 +618,9 @@ static int mvm_start_incoming(struct mvm *m, struct client *c, struct json_objec
 
 	if (t && (!json_object_is_type(t, json_type_int) || timeout_s < 1 || timeout_s > 86400))
 		return err_set(err, -EINVAL, "'timeout_s' must be from 1 to 86400");
-	ret = launch(m, false, err);
+	ret = emberd_migration_url_check(m, emberd_arg_string(args, "incoming"), err);
+	if (ret == 0)
+		ret = launch(m, false, err);
 	if (ret < 0) {
 		err_prefix(err, "cannot start '%s': ", m->name);
 		return ret;
@@ -643,6 +787,12 @@ static int cmd_info(struct mvm *m, struct json_object **out)
 	}
 	if (m->job)
 		json_object_object_add(o, "migration", emberd_job_progress(m));
+	if (json_object_object_get(m->def, "jail")) {
+		char *root = jail_root(m->d->dir, m->name);
+
+		json_object_object_add(o, "jail_root", json_object_new_string(root ? root : ""));
+		free(root);
+	}
 	{
 		char *console = run_path(m, "console.log"), *log = run_path(m, "ember.log");
 
@@ -810,9 +960,56 @@ static char *snapshot_body(const char *snap, const char *mem, bool load)
 	return text;
 }
 
+/* A jailed ember reads and writes snapshots in its jail, under these names. */
+#define JAIL_SNAP "snapshot.snap"
+#define JAIL_MEM  "snapshot.mem"
+
+/* The request's body: the snapshot's paths, or (jailed) their names in the jail. */
+static char *snapshot_request(struct mvm *m, const char *snap, const char *mem, bool load)
+{
+	if (json_object_object_get(m->def, "jail"))
+		return snapshot_body("/" JAIL_SNAP, "/" JAIL_MEM, load);
+	return snapshot_body(snap, mem, load);
+}
+
+/* Moves the snapshot a jailed ember made (as the request named it) to the snapshot directory. */
+static int snapshot_from_jail(struct mvm *m, const char *snap, const char *mem, struct err *err)
+{
+	char *root;
+	int ret;
+
+	if (!json_object_object_get(m->def, "jail"))
+		return 0;
+	root = jail_root(m->d->dir, m->name);
+	ret = root ? jail_take_out(root, JAIL_SNAP, snap, err)
+		   : err_set(err, -ENOMEM, "out of memory");
+	if (ret == 0)
+		ret = jail_take_out(root, JAIL_MEM, mem, err);
+	free(root);
+	return ret;
+}
+
+/* The snapshot linked into a jailed VM's jail, where the request names it. */
+static int snapshot_into_jail(struct mvm *m, const char *snap, const char *mem, struct err *err)
+{
+	struct jail_ids ids;
+	char *root;
+	int ret;
+
+	if (!jail_of(m->def, &ids))
+		return 0;
+	root = jail_root(m->d->dir, m->name);
+	ret = root ? jail_link_in(root, snap, JAIL_SNAP, &ids, err)
+		   : err_set(err, -ENOMEM, "out of memory");
+	if (ret == 0)
+		ret = jail_link_in(root, mem, JAIL_MEM, &ids, err);
+	free(root);
+	return ret;
+}
+
 static int cmd_snapshot(struct mvm *m, struct json_object *args, struct err *err)
 {
-	char *snap, *mem, *body = NULL;
+	char *snap = NULL, *mem = NULL, *body = NULL;
 	bool was_running = m->state == MVM_RUNNING;
 	int ret = mvm_active(m)
 			  ? snapshot_files(m, args, &snap, &mem, err)
@@ -822,9 +1019,11 @@ static int cmd_snapshot(struct mvm *m, struct json_object *args, struct err *err
 		return ret;
 	if (was_running)
 		ret = mvm_api(m, "PATCH", "/vm", "{\"state\": \"Paused\"}", NULL, err);
-	body = ret == 0 ? snapshot_body(snap, mem, false) : NULL;
+	body = ret == 0 ? snapshot_request(m, snap, mem, false) : NULL;
 	if (ret == 0)
 		ret = body ? mvm_api(m, "PUT", "/snapshot/create", body, NULL, err) : -ENOMEM;
+	if (ret == 0)
+		ret = snapshot_from_jail(m, snap, mem, err);
 	if (was_running &&
 	    mvm_api(m, "PATCH", "/vm", "{\"state\": \"Resumed\"}", NULL,
 		    ret < 0 ? &(struct err){ { 0 } } : err) < 0 &&
@@ -852,15 +1051,13 @@ static int cmd_restore(struct mvm *m, struct json_object *args, struct err *err)
 			      emberd_arg_string(args, "snapshot"));
 	if (ret == 0)
 		ret = launch(m, false, err);
-	body = ret == 0 ? snapshot_body(snap, mem, true) : NULL;
+	body = ret == 0 ? snapshot_request(m, snap, mem, true) : NULL;
 	if (ret == 0) {
-		ret = body ? mvm_api(m, "PUT", "/snapshot/load", body, NULL, err) : -ENOMEM;
-		if (ret < 0) {
-			vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
-			limits_remove(m->name);
-			detach_taps(m);
-			console_close(m);
-		}
+		ret = snapshot_into_jail(m, snap, mem, err);
+		if (ret == 0)
+			ret = body ? mvm_api(m, "PUT", "/snapshot/load", body, NULL, err) : -ENOMEM;
+		if (ret < 0)
+			unlaunch(m);
 	}
 	if (ret == 0)
 		ret = mvm_running(m, "restored", err);

@@ -242,7 +242,7 @@ static void on_signal(struct ev_handler *h, uint32_t events)
 /* --- start-up --------------------------------------------------------------------- */
 
 struct emberd_opts {
-	const char *state_dir, *socket, *ro_socket, *group, *ember;
+	const char *state_dir, *socket, *ro_socket, *group, *ember, *jailer;
 	bool foreground;
 };
 
@@ -250,7 +250,8 @@ static int usage_error(const char *msg)
 {
 	fprintf(stderr,
 		"emberd: %s\nUsage: emberd [--state-dir DIR] [--socket PATH] "
-		"[--ro-socket PATH] [--group NAME] [--ember PATH] [--foreground]\n",
+		"[--ro-socket PATH] [--group NAME] [--ember PATH] [--jailer PATH] "
+		"[--foreground]\n",
 		msg);
 	return EXIT_USAGE;
 }
@@ -263,6 +264,7 @@ static int parse_args(int argc, char **argv, struct emberd_opts *o)
 		{ "ro-socket", required_argument, NULL, 'r' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "ember", required_argument, NULL, 'e' },
+		{ "jailer", required_argument, NULL, 'j' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -287,6 +289,9 @@ static int parse_args(int argc, char **argv, struct emberd_opts *o)
 		case 'e':
 			o->ember = optarg;
 			break;
+		case 'j':
+			o->jailer = optarg;
+			break;
 		case 'f':
 			o->foreground = true;
 			break;
@@ -304,8 +309,8 @@ static int parse_args(int argc, char **argv, struct emberd_opts *o)
 	return 0;
 }
 
-/* ember beside emberd (the build tree, or one install directory), unless --ember says. */
-static char *find_ember(const char *given)
+/* `prog` beside emberd (the build tree, or one install directory), unless `given` says. */
+static char *find_sibling(const char *given, const char *prog)
 {
 	char self[PATH_MAX], *slash, *path = NULL;
 	ssize_t n;
@@ -313,12 +318,12 @@ static char *find_ember(const char *given)
 	if (given)
 		return strdup(given);
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return strdup("/usr/bin/ember");
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	*slash = '\0';
-	if (asprintf(&path, "%s/ember", self) < 0)
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		*slash = '\0';
+	}
+	if (asprintf(&path, "%s/%s", n > 0 ? self : "/usr/bin", prog) < 0)
 		return NULL;
 	return path;
 }
@@ -437,8 +442,9 @@ static int emberd_init(struct emberd *d, const struct emberd_opts *o, struct err
 	int ret;
 
 	d->dir = strdup(o->state_dir ? o->state_dir : MGR_STATE_DIR);
-	d->ember = find_ember(o->ember);
-	if (!d->dir || !d->ember)
+	d->ember = find_sibling(o->ember, "ember");
+	d->jailer = find_sibling(o->jailer, "ember-jailer");
+	if (!d->dir || !d->ember || !d->jailer)
 		return err_set(err, -ENOMEM, "out of memory");
 	ret = store_init(d->dir, err);
 	if (ret == 0)
@@ -483,6 +489,7 @@ static void emberd_fini(struct emberd *d)
 	free(d->rw_path);
 	free(d->ro_path);
 	free(d->ember);
+	free(d->jailer);
 	free(d->dir);
 }
 

@@ -73,7 +73,8 @@ struct client {
 
 struct emberd {
 	char *dir;
-	char *ember; /* the ember binary */
+	char *ember;  /* the ember binary */
+	char *jailer; /* ember-jailer, for VMs with "jail" */
 	char *rw_path, *ro_path;
 	int lock_fd;
 	int events_fd;
@@ -132,6 +133,8 @@ int mvm_incoming_ended(struct mvm *m, int ret, struct err *err);
 /* Migration (migrate.c): jobs, `migrate`, the receiving side's request, progress for info. */
 int emberd_migrate(struct mvm *m, struct client *c, struct json_object *args,
 		   struct err *err) __must_check;
+/* Whether `url` can carry VM `m` (its form; a jailed VM's ember sees no host Unix socket). */
+int emberd_migration_url_check(struct mvm *m, const char *url, struct err *err) __must_check;
 /* Sends (timeout_s 0) or receives (waiting up to timeout_s for the sender) over `url`. */
 int emberd_job_start(struct mvm *m, struct client *c, const char *url, int timeout_s,
 		     struct err *err) __must_check;

@@ -15,6 +15,7 @@
 
 #include "manager/emberd.h"
 #include "manager/httpc.h"
+#include "manager/jail.h"
 #include "util/log.h"
 
 #define JOB_IO_TIMEOUT_S 5 /* writing the request, and reading the answer once it came */
@@ -55,6 +56,17 @@ static char *body_with_url(const char *url, int timeout_s)
 	return text;
 }
 
+int emberd_migration_url_check(struct mvm *m, const char *url, struct err *err)
+{
+	if (!url_ok(url))
+		return err_set(err, -EINVAL, "the URL must be unix:PATH or tcp:ADDRESS:PORT");
+	if (json_object_object_get(m->def, "jail") && !strncmp(url, "unix:", 5))
+		return err_set(err, -EINVAL,
+			       "a jailed VM migrates over tcp:ADDRESS:PORT (the host's Unix "
+			       "sockets are out of its jail's sight)");
+	return 0;
+}
+
 int emberd_job_start(struct mvm *m, struct client *c, const char *url, int timeout_s,
 		     struct err *err)
 {
@@ -62,10 +74,11 @@ int emberd_job_start(struct mvm *m, struct client *c, const char *url, int timeo
 	const char *path = sending ? "/ember/migration/send" : "/ember/migration/receive";
 	char *sock, *text;
 	struct mvm_job *j;
-	int fd;
+	int fd, ret;
 
-	if (!url_ok(url))
-		return err_set(err, -EINVAL, "the URL must be unix:PATH or tcp:ADDRESS:PORT");
+	ret = emberd_migration_url_check(m, url, err);
+	if (ret < 0)
+		return ret;
 	sock = mvm_run_path(m, "api.sock");
 	j = calloc(1, sizeof(*j));
 	text = body_with_url(url, timeout_s);
@@ -82,7 +95,7 @@ int emberd_job_start(struct mvm *m, struct client *c, const char *url, int timeo
 	};
 	snprintf(j->url, sizeof(j->url), "%s", url);
 	if (evloop_add(&m->d->loop, &j->h, EPOLLIN) < 0) {
-		int ret = -errno;
+		ret = -errno;
 
 		close(fd);
 		free(j);

@@ -274,16 +274,23 @@ void net_stop(struct json_object *def, const char *run)
 	TOOL(&ignored, "ip", "link", "del", br);
 }
 
-int net_attach_tap(struct json_object *def, const char *tap, struct err *err)
+int net_attach_tap(struct json_object *def, const char *tap, const uid_t *owner, const gid_t *group,
+		   struct err *err)
 {
-	char br[IFNAMSIZ];
+	char br[IFNAMSIZ], uid[16], gid[16];
 	struct err ignored = { { 0 } };
 	int ret;
 
 	net_bridge_name(def, br);
 	if (!tap || !tap[0] || strlen(tap) >= IFNAMSIZ)
 		return err_set(err, -EINVAL, "bad tap name");
-	ret = TOOL(err, "ip", "tuntap", "add", "dev", (char *)tap, "mode", "tap", "vnet_hdr");
+	snprintf(uid, sizeof(uid), "%u", owner ? (unsigned int)*owner : 0);
+	snprintf(gid, sizeof(gid), "%u", group ? (unsigned int)*group : 0);
+	/* A jailed ember may attach to a persistent tap only as its owner. */
+	ret = owner ? TOOL(err, "ip", "tuntap", "add", "dev", (char *)tap, "mode", "tap",
+			   "vnet_hdr", "user", uid, "group", gid)
+		    : TOOL(err, "ip", "tuntap", "add", "dev", (char *)tap, "mode", "tap",
+			   "vnet_hdr");
 	if (ret == 0)
 		ret = TOOL(err, "ip", "link", "set", (char *)tap, "master", br, "up");
 	if (ret < 0)

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "util/compiler.h"
 #include "util/err.h"
@@ -21,8 +22,12 @@ bool net_is_up(struct json_object *def);
 int net_start(struct json_object *def, const char *run, struct err *err) __must_check;
 void net_stop(struct json_object *def, const char *run);
 
-/* A persistent tap for a VM interface, on the network's bridge; and its removal. */
-int net_attach_tap(struct json_object *def, const char *tap, struct err *err) __must_check;
+/*
+ * A persistent tap for a VM interface, on the network's bridge (owned by
+ * `owner`/`group` when not NULL: a jailed VM's); and its removal.
+ */
+int net_attach_tap(struct json_object *def, const char *tap, const uid_t *owner, const gid_t *group,
+		   struct err *err) __must_check;
 void net_detach_tap(const char *tap);
 
 #endif

@@ -6,6 +6,7 @@
  *                                ember boots from), console.log (its serial
  *                                port), ember.log, state.json (pid, start time)
  *   DIR/snapshots/NAME/SNAP.*    snapshots (.snap and .mem)
+ *   DIR/jail/ember/NAME/root     a jailed VM's root while it runs (jail.h)
  *   DIR/events.log               every event, one JSON line each
  *
  * Files are replaced by writing a temporary file beside them, syncing it

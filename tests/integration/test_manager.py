@@ -113,6 +113,12 @@ BAD_DEFINITIONS = [
                             "network": 5}), "'network' must be the name of a network"),
     ("limits", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
                            "limits": {"memory_max_mib": 1}}), "'memory_max_mib' must be"),
+    ("jail-type", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
+                              "jail": 1000}), "jail"),
+    ("jail-no-gid", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
+                                "jail": {"uid": 1000}}), "'gid' is required"),
+    ("jail-range", json.dumps({"name": "vm1", "boot-source": {"kernel_image_path": "/k"},
+                               "jail": {"uid": -1, "gid": 0}}), "'uid' must be from 0"),
 ]
 
 
@@ -544,6 +550,73 @@ def test_fake_migration_failures_leave_the_source_running(fakes, tmp_path):
     r = src.ctl("migrate", "vm1", url, sock=src.ro_sock, check=1)
     assert "not allowed on the read-only socket" in r.stderr
     assert dst.ctl("migrate", "vm1", url, check=1).stderr.endswith("VM 'vm1' is shut off\n")
+
+
+def proc_status(pid):
+    return dict(l.split(":", 1) for l in pathlib.Path(f"/proc/{pid}/status").read_text()
+                .splitlines())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root")
+def test_a_jailed_vm_runs_in_its_jail_as_its_uid(emberd, tmp_path):
+    """ember under ember-jailer, with the VM's files linked in; without KVM looked at while
+    it waits for an incoming migration (a boot fails at InstanceStart, for /dev/kvm)."""
+    disk, ro = tmp_path / "disk.img", tmp_path / "ro.img"
+    for f, mode in [(disk, 0o600), (ro, 0o644)]:
+        f.write_bytes(bytes(1 << 20))
+        f.chmod(mode)
+    drives = [{"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+               "is_read_only": False},
+              {"drive_id": "data", "path_on_host": str(ro), "is_root_device": False,
+               "is_read_only": True}]
+    emberd.ctl("define", definition(tmp_path, jail={"uid": 65534, "gid": 65534},
+                                    drives=drives), check=0)
+    root = emberd.dir / "jail" / "ember" / "vm1" / "root"
+    log = emberd.dir / "run" / "vm1" / "ember.log"
+    if kvm_problem():
+        r = emberd.ctl("start", "vm1", check=1)
+        assert "/dev/kvm" in r.stderr, r.stderr
+        text = log.read_text()
+        assert "PUT /drives/rootfs: 204" in text and "PUT /boot-source: 204" in text, text
+        assert not root.parent.exists()  # the jail goes with the failed start
+    url = f"tcp:127.0.0.1:{free_port()}"
+    incoming = ctl_in_background(emberd, "start", "vm1", "--incoming", url, "--timeout", "60")
+    wait_migration(emberd, "vm1", "listening")
+    info = emberd.json("info", "vm1")
+    status = proc_status(info["pid"])
+    assert status["Uid"].split() == ["65534"] * 4 and status["Gid"].split() == ["65534"] * 4
+    assert status["NoNewPrivs"].strip() == "1" and status["CapEff"].strip() == "0" * 16, status
+    tasks = {(pathlib.Path(t) / "comm").read_text().strip(): proc_status(pathlib.Path(t).name)
+             for t in map(str, pathlib.Path(f"/proc/{info['pid']}/task").iterdir())}
+    assert tasks["api"]["Seccomp"].strip() == "2", tasks.keys()  # (the rest filter at boot)
+    seen, jail = os.stat(f"/proc/{info['pid']}/root"), root.stat()
+    assert (seen.st_dev, seen.st_ino) == (jail.st_dev, jail.st_ino)  # its / is the jail
+    assert info["jail_root"] == str(root)
+    assert (root / "drive-rootfs").stat().st_ino == disk.stat().st_ino
+    assert disk.stat().st_uid == 65534  # written: handed to the jail's uid
+    assert ro.stat().st_uid == 0 and (root / "drive-data").stat().st_ino == ro.stat().st_ino
+    assert (root / "kernel").read_bytes() == GUEST_ELF.read_bytes()
+    assert (emberd.dir / "run" / "vm1" / "api.sock").is_symlink()
+    r = emberd.ctl("migrate", "vm1", f"unix:{tmp_path / 'm.sock'}", check=1)
+    assert "is migrating" in r.stderr  # (a jailed VM would be refused unix: URLs)
+    emberd.ctl("destroy", "vm1", check=0)
+    incoming.communicate(timeout=30)
+    assert incoming.returncode == 1
+    assert not root.parent.exists() and disk.exists() and ro.exists()
+    assert emberd.json("info", "vm1")["state"] == "shut off"
+
+
+def test_a_jailed_vm_is_refused_unix_migration_urls(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path, jail={"uid": 1000, "gid": 1000}), check=0)
+    r = fake.ctl("start", "vm1", "--incoming", f"unix:{tmp_path / 'm.sock'}", check=1)
+    assert "a jailed VM migrates over tcp:ADDRESS:PORT" in r.stderr, r.stderr
+    assert fake.json("info", "vm1")["state"] == "shut off"
 
 
 def test_fake_start_failure_shows_embers_reason(fake, tmp_path):

@@ -409,7 +409,7 @@ run_manager_migrate() {
 	for side in a b; do
 		mkdir -p /tmp/mg$side
 		/work/emberd --state-dir /tmp/mg$side/state --socket /tmp/mg$side/d.sock --foreground >> /tmp/$name.err 2>&1 &
-		eval d$side=\$!
+		eval d$side=\\$!
 	done
 	for i in $(seq 100); do [ -S /tmp/mga/d.sock ] && [ -S /tmp/mgb/d.sock ] && break; sleep 0.1; done
 	echo '{"name": "mover", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=ticker ticks=60 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}' > /tmp/mga/mover.json
@@ -435,6 +435,35 @@ run_manager_migrate() {
 		cat /tmp/mg$side/state/events.log >> /tmp/$name.out
 	done
 	kill $da $db; wait $da $db
+	report $name 0
+}
+# A VM under ember-jailer (uid 1000 in its own root): boots, saved,
+# destroyed, restored in a fresh jail. pivot_root cannot leave the
+# initramfs, so emberd runs in a mount namespace whose / is a bind mount
+# of it, as / is a disk on other hosts.
+run_manager_jail() {
+	name=manager-jail
+	: > /tmp/$name.out
+	mkdir -p /tmp/mgj
+	unshare -m sh -c 'mkdir -p /jroot && mount --rbind / /jroot && cd /jroot && mount --move . / && exec chroot . /work/emberd --state-dir /tmp/mgj/state --socket /tmp/mgj/d.sock --foreground' >> /tmp/$name.err 2>&1 &
+	dj=$!
+	for i in $(seq 100); do [ -S /tmp/mgj/d.sock ] && break; sleep 0.1; done
+	echo '{"name": "caged", "jail": {"uid": 1000, "gid": 1000}, "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=ticker ticks=100000 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}' > /tmp/mgj/caged.json
+	mgm j define /tmp/mgj/caged.json
+	mgm j start caged
+	con=/tmp/mgj/state/run/caged/console.log
+	for i in $(seq 600); do grep -q "^TICK 5" $con && break; sleep 0.1; done
+	mgm j --json info caged
+	pid=$(EMBER_SOCKET=/tmp/mgj/d.sock /work/emberctl --json info caged | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
+	{ echo "### status"; echo "pid $pid"; grep -E "^(Uid|Gid|NoNewPrivs|Seccomp):" /proc/$pid/status 2>&1; ls /tmp/mgj/state/jail/ember/caged/root; echo "rc=0"; } >> /tmp/$name.out
+	mgm j snapshot caged s1
+	mgm j destroy caged
+	{ echo "### console before"; cat $con; } >> /tmp/$name.out
+	mgm j restore caged s1
+	for i in $(seq 600); do [ $(grep -c "^TICK" $con) -ge 5 ] && break; sleep 0.1; done
+	mgm j destroy caged
+	{ echo "### console after"; cat $con; echo "### jails"; ls /tmp/mgj/state/jail/ember; echo "### events"; cat /tmp/mgj/state/events.log; } >> /tmp/$name.out
+	kill $dj; wait $dj
 	report $name 0
 }
 run_api() {
@@ -529,6 +558,7 @@ def scenarios():
         "manager": "MANAGER",
         "manager-net": "MANAGER-NET",
         "manager-migrate": "MANAGER-MIGRATE",
+        "manager-jail": "MANAGER-JAIL",
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng "
                                                      "--vsock cid=3,uds=/tmp/snap-v.sock"),
@@ -589,6 +619,7 @@ def outer_initramfs(path, debian_root, disks):
         "run_manager\n" if a == "MANAGER" else
         "run_manager_net\n" if a == "MANAGER-NET" else
         "run_manager_migrate\n" if a == "MANAGER-MIGRATE" else
+        "run_manager_jail\n" if a == "MANAGER-JAIL" else
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
         if a.startswith(("SNAP ", "MIGRATE ", "FAILMIGRATE ")) else
@@ -600,6 +631,7 @@ def outer_initramfs(path, debian_root, disks):
             "api-call": (API_CALL.read_bytes(), 0o100755),
             "emberd": ((EMBER.parent / "emberd").read_bytes(), 0o100755),
             "emberctl": ((EMBER.parent / "emberctl").read_bytes(), 0o100755),
+            "ember-jailer": ((EMBER.parent / "ember-jailer").read_bytes(), 0o100755),
             "guest-nopvh.elf": (GUEST_NOPVH.read_bytes(), 0),
             "guest.bzImage": (GUEST_BZIMAGE.read_bytes(), 0),
             "bzImage": (kernel_image(debian_root).read_bytes(), 0),
@@ -864,6 +896,15 @@ def manager_steps(text):
     return steps
 
 
+def manager_scenario(nested, name):
+    """The scenario's run and {command: (output, rc)}, every command having succeeded."""
+    r = scenario(nested, name)
+    steps = manager_steps(r.stdout)
+    failed = [(c, o) for c, o, rc in steps if rc not in (0, None)]
+    assert not failed, r.explain()
+    return r, {c: (o, rc) for c, o, rc in steps}
+
+
 def test_manager_runs_a_small_fleet(nested):
     """emberd and emberctl with real VMs: lifecycle, snapshot and restore, a restart of
     emberd with a VM running, a crash noticed, shutdown honoured and ignored."""
@@ -901,11 +942,7 @@ def test_manager_migrates_a_vm_between_two_emberds(nested):
     """emberctl start --incoming on one emberd, emberctl migrate on the other: the ticker
     counts on in the receiving ember, with none lost or doubled; both emberds know."""
     import json
-    r = scenario(nested, "manager-migrate")
-    steps = manager_steps(r.stdout)
-    by = {c: (o, rc) for c, o, rc in steps}
-    failed = [(c, o) for c, o, rc in steps if rc not in (0, None)]
-    assert not failed, r.explain()
+    r, by = manager_scenario(nested, "manager-migrate")
     waiting = json.loads(by["b --json info mover"][0])
     assert waiting["state"] == "paused" and waiting["migration"]["state"] == "listening", \
         r.explain()
@@ -926,6 +963,29 @@ def test_manager_migrates_a_vm_between_two_emberds(nested):
                      if l.startswith("{")] for side in "ab"}
     assert events["a"] == ["defined", "started", "migrating", "migrated"], r.explain()
     assert events["b"] == ["defined", "incoming", "started", "shutdown"], r.explain()
+
+
+def test_manager_runs_a_vm_in_a_jail(nested):
+    """A VM whose definition asks for a jail: ember runs as uid 1000 in its own root with
+    no_new_privs; saved, destroyed, and restored into a fresh jail, it counts on."""
+    import json
+    r, by = manager_scenario(nested, "manager-jail")
+    info = json.loads(by["j --json info caged"][0])
+    assert info["state"] == "running" and info["jail_root"].endswith("/jail/ember/caged/root")
+    status = by["status"][0]
+    assert re.search(r"^Uid:\s+1000\s+1000\s+1000\s+1000$", status, re.M), r.explain()
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), r.explain()
+    assert re.search(r"^Seccomp:\s+2$", status, re.M), r.explain()
+    assert {"kernel", "api.sock", "ember", "dev"} <= set(status.split()), r.explain()
+    before = [int(l.split()[1]) for l in by["console before"][0].splitlines()
+              if l.startswith("TICK ")]
+    after = [int(l.split()[1]) for l in by["console after"][0].splitlines()
+             if l.startswith("TICK ")]
+    assert len(before) >= 5 and after and after[0] > 5, r.explain()  # on from the snapshot
+    assert by["jails"][0].strip() == "", r.explain()  # each jail went with its VM
+    events = [json.loads(l)["event"] for l in by["events"][0].splitlines() if l.startswith("{")]
+    assert events == ["defined", "started", "snapshot", "destroyed", "restored", "destroyed"], \
+        r.explain()
 
 
 def test_two_vms_on_a_managed_network_reach_each_other(nested):
