@@ -4,8 +4,11 @@
 #include <linux/vhost.h>
 #include <seccomp.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <termios.h>
 
 #include "sandbox/seccomp.h"
@@ -138,19 +141,27 @@ static const int sys_sanitizer[] = {
 	SCMP_SYS(lseek),	SCMP_SYS(dup2),
 };
 
+/* Socket families, level 2: migration's Unix or TCP sockets; vsock's Unix ones. */
+static const unsigned long domains_main[] = { AF_UNIX, AF_INET, AF_INET6 };
+static const unsigned long domains_device[] = { AF_UNIX };
+
 struct sc_policy {
 	const char *name;
 	const int *sys;
 	unsigned int nsys;
 	const unsigned long *ioctls; /* NULL: no ioctl in the list */
 	unsigned int nioctls;
+	const unsigned long *domains; /* socket()'s first argument; NULL: no socket() */
+	unsigned int ndomains;
 };
 
+#define LIST(a) a, ARRAY_SIZE(a)
+
 static const struct sc_policy policies[SC_ROLES] = {
-	[SC_MAIN] = { "main", sys_main, ARRAY_SIZE(sys_main), ioctl_main, ARRAY_SIZE(ioctl_main) },
-	[SC_VCPU] = { "vcpu", sys_vcpu, ARRAY_SIZE(sys_vcpu), ioctl_vcpu, ARRAY_SIZE(ioctl_vcpu) },
-	[SC_DEVICE] = { "device", sys_device, ARRAY_SIZE(sys_device), NULL, 0 },
-	[SC_API] = { "api", sys_api, ARRAY_SIZE(sys_api), ioctl_api, ARRAY_SIZE(ioctl_api) },
+	[SC_MAIN] = { "main", LIST(sys_main), LIST(ioctl_main), LIST(domains_main) },
+	[SC_VCPU] = { "vcpu", LIST(sys_vcpu), LIST(ioctl_vcpu), NULL, 0 },
+	[SC_DEVICE] = { "device", LIST(sys_device), NULL, 0, LIST(domains_device) },
+	[SC_API] = { "api", LIST(sys_api), LIST(ioctl_api), NULL, 0 },
 };
 
 const char *seccomp_role_name(enum sc_role role)
@@ -163,42 +174,69 @@ unsigned int seccomp_count(enum sc_role role)
 	return ARRAY_SIZE(sys_common) + policies[role].nsys;
 }
 
-static int add_all(scmp_filter_ctx ctx, const int *sys, unsigned int n, int skip)
+/* Level 2: the calls allowed only with some argument values (add_arg_rules). */
+static bool argument_checked(int sys)
+{
+	return sys == SCMP_SYS(ioctl) || sys == SCMP_SYS(socket) || sys == SCMP_SYS(mmap) ||
+	       sys == SCMP_SYS(mprotect);
+}
+
+static int add_all(scmp_filter_ctx ctx, const int *sys, unsigned int n, int level)
 {
 	int ret = 0;
 
 	for (unsigned int i = 0; i < n && ret == 0; i++)
-		if (sys[i] != skip)
+		if (level < 2 || !argument_checked(sys[i]))
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sys[i], 0);
 	return ret == -EEXIST ? 0 : ret; /* a call on two lists */
 }
 
-/* At level 2 an ioctl is allowed for the listed requests only. */
-static int add_ioctls(scmp_filter_ctx ctx, const struct sc_policy *p)
+/* `sys` allowed when argument `arg` is one of `values`. */
+static int add_values(scmp_filter_ctx ctx, int sys, unsigned int arg, const unsigned long *values,
+		      unsigned int n)
 {
 	int ret = 0;
 
-	for (unsigned int i = 0; i < p->nioctls && ret == 0; i++) {
-		struct scmp_arg_cmp request = { .arg = 1,
-						.op = SCMP_CMP_EQ,
-						.datum_a = p->ioctls[i] };
+	for (unsigned int i = 0; i < n && ret == 0; i++) {
+		struct scmp_arg_cmp cmp = { .arg = arg, .op = SCMP_CMP_EQ, .datum_a = values[i] };
 
-		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &request);
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, sys, 1, &cmp);
 	}
+	return ret;
+}
+
+/*
+ * Level 2: ioctl for the listed requests only, socket for the listed
+ * families only, and no executable memory: mmap and mprotect without
+ * PROT_EXEC, so a thread taken over cannot make code of its data.
+ */
+static int add_arg_rules(scmp_filter_ctx ctx, const struct sc_policy *p)
+{
+	struct scmp_arg_cmp no_exec = {
+		.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = PROT_EXEC, .datum_b = 0
+	};
+	int ret = add_values(ctx, SCMP_SYS(ioctl), 1, p->ioctls, p->nioctls);
+
+	if (ret == 0)
+		ret = add_values(ctx, SCMP_SYS(socket), 0, p->domains, p->ndomains);
+	if (ret == 0)
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, &no_exec);
+	if (ret == 0)
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, &no_exec);
 	return ret;
 }
 
 static int build(scmp_filter_ctx ctx, const struct sc_policy *p, int level)
 {
-	int ret = add_all(ctx, sys_common, ARRAY_SIZE(sys_common), -1);
+	int ret = add_all(ctx, sys_common, ARRAY_SIZE(sys_common), level);
 
 	if (ret == 0)
-		ret = add_all(ctx, p->sys, p->nsys, level >= 2 ? SCMP_SYS(ioctl) : -1);
+		ret = add_all(ctx, p->sys, p->nsys, level);
 	if (ret == 0 && level >= 2)
-		ret = add_ioctls(ctx, p);
+		ret = add_arg_rules(ctx, p);
 #ifdef EMBER_SANITIZER
 	if (ret == 0)
-		ret = add_all(ctx, sys_sanitizer, ARRAY_SIZE(sys_sanitizer), -1);
+		ret = add_all(ctx, sys_sanitizer, ARRAY_SIZE(sys_sanitizer), 0);
 #else
 	(void)sys_sanitizer;
 #endif

@@ -1,7 +1,8 @@
 /*
  * seccomp-bpf filters, one per kind of thread, each allowing exactly the
  * system calls that thread makes once the VM runs (and, at level 2, only
- * the ioctl requests it issues). Anything else kills the whole process; the
+ * the ioctl requests it issues and the socket families it opens, and no
+ * memory mapped or made executable). Anything else kills the whole process; the
  * kernel's audit log names the call. A thread installs its own filter (a
  * filter binds the thread that loads it and the threads it creates):
  *
@@ -18,7 +19,7 @@
 
 enum sc_role { SC_MAIN, SC_VCPU, SC_DEVICE, SC_API, SC_ROLES };
 
-/* 0: no filters; 1: system calls; 2 (ember's default): system calls and ioctl requests. */
+/* 0: no filters; 1: system calls; 2 (ember's default): and their arguments (see above). */
 #define SC_LEVEL_MAX 2
 void seccomp_set_level(int level);
 int seccomp_get_level(void);

@@ -23,10 +23,10 @@ EMBERCTL = BUILD / "src" / "emberctl"
 
 
 class Emberd:
-    def __init__(self, tmp_path, extra=(), wrap=()):
+    def __init__(self, tmp_path, extra=(), wrap=(), sock=None):
         self.dir = tmp_path / "state"
-        self.sock = tmp_path / "d.sock"
-        self.ro_sock = tmp_path / "d-ro.sock"
+        self.sock = sock or tmp_path / "d.sock"
+        self.ro_sock = self.sock.with_name(self.sock.stem + "-ro.sock")
         self.log = open(tmp_path / "emberd.log", "a+")
         self.proc = subprocess.Popen([*wrap, str(EMBERD), "--state-dir", str(self.dir), "--socket",
                                       str(self.sock), "--foreground", *extra],
@@ -178,6 +178,44 @@ def test_definitions_and_autostart_survive_a_restart(tmp_path):
         assert d.json("dumpdef", "vm1")["autostart"] is False
     finally:
         d.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing users needs root")
+def test_group_may_use_the_read_write_socket(tmp_path):
+    """--group: the read-write socket is 0660 for that group; a user in it may drive
+    emberd, one outside may not (and still reads through the read-only socket)."""
+    import grp
+    gid = grp.getgrnam("nogroup").gr_gid
+    sock = pathlib.Path(f"/tmp/ember-group-test-{os.getpid()}.sock")  # reachable by others
+    d = Emberd(tmp_path, extra=["--group", "nogroup"], sock=sock)
+    try:
+        st, ro = d.sock.stat(), d.ro_sock.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == gid
+        assert stat.S_IMODE(ro.st_mode) == 0o666
+
+        def as_user(groups, *args):
+            def drop():
+                os.setgroups(groups)
+                os.setgid(1)
+                os.setuid(65534)
+            return subprocess.run([str(EMBERCTL), *args], capture_output=True, text=True,
+                                  timeout=30, preexec_fn=drop,
+                                  env={**os.environ, "EMBER_SOCKET": str(d.sock)})
+        d.ctl("define", definition(tmp_path), check=0)
+        r = as_user([gid], "autostart", "vm1")  # a change: the read-write socket's
+        assert r.returncode == 0 and d.json("list", "--all")[0]["autostart"], r.stderr
+        r = as_user([], "list")
+        assert r.returncode == 1 and "Permission denied" in r.stderr, r.stderr
+        r = as_user([], "--socket", str(d.ro_sock), "list", "--all")
+        assert r.returncode == 0 and "vm1" in r.stdout, r.stderr
+        r = as_user([], "--socket", str(d.ro_sock), "autostart", "vm1")
+        assert r.returncode == 1 and "read-only socket" in r.stderr, r.stderr
+    finally:
+        d.stop()
+    r = subprocess.run([str(EMBERD), "--state-dir", str(tmp_path / "s2"), "--socket",
+                        str(tmp_path / "x.sock"), "--group", "no-such-group", "--foreground"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "group 'no-such-group': no such group" in r.stderr, r.stderr
 
 
 def test_one_emberd_per_state_directory(emberd, tmp_path):

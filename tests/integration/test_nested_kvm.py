@@ -461,9 +461,25 @@ run_manager_jail() {
 	{ echo "### console before"; cat $con; } >> /tmp/$name.out
 	mgm j restore caged s1
 	for i in $(seq 600); do [ $(grep -c "^TICK" $con) -ge 5 ] && break; sleep 0.1; done
-	mgm j destroy caged
-	{ echo "### console after"; cat $con; echo "### jails"; ls /tmp/mgj/state/jail/ember; echo "### events"; cat /tmp/mgj/state/events.log; } >> /tmp/$name.out
-	kill $dj; wait $dj
+	# On to a second emberd's jail over TCP (a jailed ember sees no host Unix socket).
+	ip link set lo up
+	mkdir -p /tmp/mgk
+	unshare -m sh -c 'mkdir -p /jroot && mount --rbind / /jroot && cd /jroot && mount --move . / && exec chroot . /work/emberd --state-dir /tmp/mgk/state --socket /tmp/mgk/d.sock --foreground' >> /tmp/$name.err 2>&1 &
+	dk=$!
+	for i in $(seq 100); do [ -S /tmp/mgk/d.sock ] && break; sleep 0.1; done
+	mgm k define /tmp/mgj/caged.json
+	EMBER_SOCKET=/tmp/mgk/d.sock /work/emberctl start caged --incoming tcp:127.0.0.1:4444 --timeout 60 > /tmp/mgk.in 2>&1 &
+	inc=$!
+	for i in $(seq 100); do EMBER_SOCKET=/tmp/mgk/d.sock /work/emberctl info caged | grep -q listening && break; sleep 0.1; done
+	mgm j migrate caged tcp:127.0.0.1:4444
+	wait $inc
+	rc=$?
+	{ echo "### incoming"; cat /tmp/mgk.in; echo "rc=$rc"; } >> /tmp/$name.out
+	con2=/tmp/mgk/state/run/caged/console.log
+	for i in $(seq 600); do [ $(grep -c "^TICK" $con2) -ge 5 ] && break; sleep 0.1; done
+	mgm k destroy caged
+	{ echo "### console after"; cat $con; echo "### console moved"; cat $con2; echo "### jails"; ls /tmp/mgj/state/jail/ember /tmp/mgk/state/jail/ember; echo "### events"; cat /tmp/mgj/state/events.log; } >> /tmp/$name.out
+	kill $dj $dk; wait $dj $dk
 	report $name 0
 }
 run_api() {
@@ -967,7 +983,8 @@ def test_manager_migrates_a_vm_between_two_emberds(nested):
 
 def test_manager_runs_a_vm_in_a_jail(nested):
     """A VM whose definition asks for a jail: ember runs as uid 1000 in its own root with
-    no_new_privs; saved, destroyed, and restored into a fresh jail, it counts on."""
+    no_new_privs; saved, destroyed, and restored into a fresh jail, it counts on; then it
+    migrates over TCP into another emberd's jail, and counts on there."""
     import json
     r, by = manager_scenario(nested, "manager-jail")
     info = json.loads(by["j --json info caged"][0])
@@ -977,15 +994,16 @@ def test_manager_runs_a_vm_in_a_jail(nested):
     assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), r.explain()
     assert re.search(r"^Seccomp:\s+2$", status, re.M), r.explain()
     assert {"kernel", "api.sock", "ember", "dev"} <= set(status.split()), r.explain()
-    before = [int(l.split()[1]) for l in by["console before"][0].splitlines()
-              if l.startswith("TICK ")]
-    after = [int(l.split()[1]) for l in by["console after"][0].splitlines()
-             if l.startswith("TICK ")]
+    before, after, moved = ([int(l.split()[1]) for l in by[f"console {part}"][0].splitlines()
+                             if l.startswith("TICK ")] for part in ("before", "after", "moved"))
     assert len(before) >= 5 and after and after[0] > 5, r.explain()  # on from the snapshot
-    assert by["jails"][0].strip() == "", r.explain()  # each jail went with its VM
+    assert moved and after + moved == list(range(after[0], moved[-1] + 1)), r.explain()
+    assert "migrated in from tcp:127.0.0.1:4444" in by["incoming"][0], r.explain()
+    assert by["jails"][0].split() == ["/tmp/mgj/state/jail/ember:", "/tmp/mgk/state/jail/ember:"], \
+        r.explain()  # each jail went with its VM
     events = [json.loads(l)["event"] for l in by["events"][0].splitlines() if l.startswith("{")]
-    assert events == ["defined", "started", "snapshot", "destroyed", "restored", "destroyed"], \
-        r.explain()
+    assert events == ["defined", "started", "snapshot", "destroyed", "restored", "migrating",
+                      "migrated"], r.explain()
 
 
 def test_two_vms_on_a_managed_network_reach_each_other(nested):

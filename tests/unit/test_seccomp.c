@@ -1,7 +1,8 @@
 /*
  * The per-thread filters, each in a child process: an allowed call goes
  * through, a call off the list kills the process with SIGSYS, and at level
- * 2 an ioctl request off the list does too.
+ * 2 so does an ioctl request or a socket family off the list, or memory
+ * mapped or made executable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +24,57 @@
 
 #include "sandbox/seccomp.h"
 
-enum probe { PROBE_ALLOWED, PROBE_FORBIDDEN, PROBE_KVM_RUN, PROBE_OTHER_IOCTL };
+enum probe {
+	PROBE_ALLOWED,
+	PROBE_FORBIDDEN,
+	PROBE_KVM_RUN,
+	PROBE_OTHER_IOCTL,
+	PROBE_MMAP_RW,
+	PROBE_MMAP_EXEC,
+	PROBE_MPROTECT_EXEC,
+	PROBE_UNIX_SOCKET,
+	PROBE_INET_SOCKET,
+	PROBE_NETLINK_SOCKET,
+};
+
+/* The call a probe makes (its result does not matter: only whether the filter lets it by). */
+static void probe(enum probe p, int fd)
+{
+	void *m;
+
+	switch (p) {
+	case PROBE_ALLOWED:
+		syscall(SYS_getpid);
+		break;
+	case PROBE_FORBIDDEN:
+		syscall(SYS_mkdirat, AT_FDCWD, "/nonexistent/x", 0700);
+		break;
+	case PROBE_KVM_RUN:
+		ioctl(fd, KVM_RUN, 0); /* ENOTTY on /dev/null, but allowed */
+		break;
+	case PROBE_OTHER_IOCTL:
+		ioctl(fd, TIOCGWINSZ, NULL);
+		break;
+	case PROBE_MMAP_RW:
+	case PROBE_MMAP_EXEC:
+		mmap(NULL, 4096, PROT_READ | (p == PROBE_MMAP_EXEC ? PROT_EXEC : PROT_WRITE),
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		break;
+	case PROBE_MPROTECT_EXEC:
+		m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		mprotect(m, 4096, PROT_READ | PROT_EXEC);
+		break;
+	case PROBE_UNIX_SOCKET:
+		syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+		break;
+	case PROBE_INET_SOCKET:
+		syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		break;
+	case PROBE_NETLINK_SOCKET:
+		syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0);
+		break;
+	}
+}
 
 /* The child's status after it filtered itself as `role` and made the call. */
 static int run_filtered(enum sc_role role, int level, enum probe p)
@@ -34,14 +87,7 @@ static int run_filtered(enum sc_role role, int level, enum probe p)
 		seccomp_set_level(level);
 		if (seccomp_apply(role, &err) < 0)
 			_exit(3);
-		if (p == PROBE_ALLOWED)
-			syscall(SYS_getpid);
-		else if (p == PROBE_FORBIDDEN)
-			syscall(SYS_mkdirat, AT_FDCWD, "/nonexistent/x", 0700);
-		else if (p == PROBE_KVM_RUN)
-			ioctl(fd, KVM_RUN, 0); /* ENOTTY on /dev/null, but allowed */
-		else
-			ioctl(fd, TIOCGWINSZ, NULL);
+		probe(p, fd);
 		_exit(0);
 	}
 	close(fd);
@@ -82,6 +128,36 @@ static void test_level_two_filters_ioctl_requests(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+static bool survives(enum sc_role role, int level, enum probe p)
+{
+	int st = run_filtered(role, level, p);
+
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void test_level_two_allows_no_executable_memory(void **state)
+{
+	for (int role = 0; role < SC_ROLES; role++) {
+		assert_true(survives(role, 2, PROBE_MMAP_RW));
+		assert_true(killed_by_sigsys(run_filtered(role, 2, PROBE_MMAP_EXEC)));
+		assert_true(killed_by_sigsys(run_filtered(role, 2, PROBE_MPROTECT_EXEC)));
+	}
+	assert_true(survives(SC_VCPU, 1, PROBE_MPROTECT_EXEC));
+}
+
+static void test_level_two_filters_socket_families(void **state)
+{
+	/* main: migration over Unix or TCP sockets; devices: vsock's Unix sockets. */
+	assert_true(survives(SC_MAIN, 2, PROBE_UNIX_SOCKET));
+	assert_true(survives(SC_MAIN, 2, PROBE_INET_SOCKET));
+	assert_true(killed_by_sigsys(run_filtered(SC_MAIN, 2, PROBE_NETLINK_SOCKET)));
+	assert_true(survives(SC_DEVICE, 2, PROBE_UNIX_SOCKET));
+	assert_true(killed_by_sigsys(run_filtered(SC_DEVICE, 2, PROBE_INET_SOCKET)));
+	assert_true(killed_by_sigsys(run_filtered(SC_VCPU, 2, PROBE_UNIX_SOCKET)));
+	assert_true(killed_by_sigsys(run_filtered(SC_API, 2, PROBE_UNIX_SOCKET)));
+	assert_true(survives(SC_DEVICE, 1, PROBE_INET_SOCKET));
+}
+
 static void test_level_zero_filters_nothing(void **state)
 {
 	int st = run_filtered(SC_DEVICE, 0, PROBE_FORBIDDEN);
@@ -94,6 +170,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_role_allows_and_forbids),
 		cmocka_unit_test(test_level_two_filters_ioctl_requests),
+		cmocka_unit_test(test_level_two_allows_no_executable_memory),
+		cmocka_unit_test(test_level_two_filters_socket_families),
 		cmocka_unit_test(test_level_zero_filters_nothing),
 	};
 
