@@ -128,7 +128,7 @@ static void usage(FILE *out)
 		"  --api-sock PATH      also serve the API on PATH (pause, resume, ...)\n"
 		"  --seccomp-level 0|1|2\n"
 		"                       each thread's system call filter: none, the calls,\n"
-		"                       the calls and ioctl requests (default 2)\n"
+		"                       the calls and their arguments (default 2)\n"
 		"\n"
 		"On the console, Ctrl-A x quits, Ctrl-A a sends Ctrl-A, Ctrl-A h shows help.\n"
 		"Exit status: 0 when the guest resets or powers off (or on Ctrl-A x),\n"
@@ -150,7 +150,7 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* --seccomp-level 0|1|2: no filters, system calls, system calls and ioctl requests. */
+/* --seccomp-level 0|1|2: no filters, system calls, system calls and their arguments. */
 static int set_seccomp_level(const char *arg)
 {
 	if (strlen(arg) != 1 || arg[0] < '0' || arg[0] > '0' + SC_LEVEL_MAX)

@@ -129,16 +129,28 @@ static const unsigned long ioctl_api[] = { FIONBIO };
  * exit, stops the world with ptrace from a cloned thread.
  */
 static const int sys_sanitizer[] = {
-	SCMP_SYS(clone),	SCMP_SYS(clone3),
-	SCMP_SYS(ptrace),	SCMP_SYS(wait4),
-	SCMP_SYS(prctl),	SCMP_SYS(sigaltstack),
-	SCMP_SYS(openat),	SCMP_SYS(readlink),
-	SCMP_SYS(getppid),	SCMP_SYS(sched_getaffinity),
-	SCMP_SYS(newfstatat),	SCMP_SYS(fstat),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(getrlimit),
-	SCMP_SYS(prlimit64),	SCMP_SYS(kill),
-	SCMP_SYS(pipe2),	SCMP_SYS(getdents64),
-	SCMP_SYS(lseek),	SCMP_SYS(dup2),
+	SCMP_SYS(clone),
+	SCMP_SYS(clone3),
+	SCMP_SYS(ptrace),
+	SCMP_SYS(wait4),
+	SCMP_SYS(prctl),
+	SCMP_SYS(sigaltstack),
+	SCMP_SYS(openat),
+	SCMP_SYS(readlink),
+	SCMP_SYS(open),
+	SCMP_SYS(getppid),
+	SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(newfstatat),
+	SCMP_SYS(fstat),
+	SCMP_SYS(rt_sigaction),
+	SCMP_SYS(getrlimit),
+	SCMP_SYS(prlimit64),
+	SCMP_SYS(kill),
+	SCMP_SYS(pipe2),
+	SCMP_SYS(getdents64),
+	SCMP_SYS(getdents),
+	SCMP_SYS(lseek),
+	SCMP_SYS(dup2),
 };
 
 /* Socket families, level 2: migration's Unix or TCP sockets; vsock's Unix ones. */

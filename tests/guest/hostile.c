@@ -6,6 +6,9 @@
  * normal request works again. A canary page next to the buffers must come
  * out untouched. Each case prints "KV hostile_<case>=<what happened>".
  *
+ * Then the legacy devices ember emulates get garbage on their ports (the
+ * keyboard controller, the CMOS clock) and must still answer properly.
+ *
  * The host checks the rest: ember is still running and exits as asked, and
  * the disk images are unchanged (only reads reach them).
  */
@@ -22,6 +25,12 @@
 #define COM1_THR     0x3f8
 #define COM1_LSR     0x3fd
 #define LSR_THRE     0x20
+#define I8042_DATA   0x60
+#define I8042_CMD    0x64
+#define I8042_OBF    0x01
+#define CMOS_INDEX   0x70
+#define CMOS_DATA    0x71
+#define H_PORT_FLOOD 20000
 
 /* The buffers, then a page nothing may touch; both written before use. */
 static uint8_t h_buf[4096] __noinit __attribute__((aligned(4096)));
@@ -173,6 +182,63 @@ static const char *reset_in_flight(void)
 	return err;
 }
 
+/* Up to `n` bytes waiting in the keyboard controller, read and dropped. */
+static void i8042_drain(unsigned int n)
+{
+	while (n-- && (inb(I8042_CMD) & I8042_OBF))
+		(void)inb(I8042_DATA);
+}
+
+/*
+ * Every controller command but those that pull the reset line (0xd1 writes
+ * the output port, whose bit 0 is that line; 0xf0-0xff pulse it), each
+ * followed by a data byte: then it must still pass its self-test.
+ */
+static const char *i8042_flood(void)
+{
+	unsigned int wait = 100000;
+
+	for (unsigned int i = 0; i < H_PORT_FLOOD; i++) {
+		uint8_t cmd = (uint8_t)(i * 37);
+
+		if (cmd == 0xd1 || cmd >= 0xf0)
+			continue;
+		outb(I8042_CMD, cmd);
+		outb(I8042_DATA, (uint8_t)(i * 11));
+		i8042_drain(4);
+	}
+	i8042_drain(64);
+	outb(I8042_CMD, 0xaa); /* self-test: 0x55 */
+	while (wait-- && !(inb(I8042_CMD) & I8042_OBF))
+		;
+	return inb(I8042_DATA) == 0x55 ? NULL : "the keyboard controller stopped answering";
+}
+
+/*
+ * Garbage into every CMOS register (NMI bit set or not), then the clock's
+ * own registers put back: it must still tell the time.
+ */
+static const char *cmos_flood(void)
+{
+	uint8_t a, b;
+
+	outb(CMOS_INDEX, 0x0a);
+	a = inb(CMOS_DATA);
+	outb(CMOS_INDEX, 0x0b);
+	b = inb(CMOS_DATA);
+	for (unsigned int i = 0; i < H_PORT_FLOOD; i++) {
+		outb(CMOS_INDEX, (uint8_t)i);
+		outb(CMOS_DATA, (uint8_t)(i * 73));
+		(void)inb(CMOS_DATA);
+	}
+	outb(CMOS_INDEX, 0x0a);
+	outb(CMOS_DATA, a);
+	outb(CMOS_INDEX, 0x0b);
+	outb(CMOS_DATA, b);
+	outb(CMOS_INDEX, 0x0d); /* register D: "valid RAM and time" */
+	return inb(CMOS_DATA) & 0x80 ? NULL : "the clock lost its valid bit";
+}
+
 /* 64 KiB on COM1 as fast as the UART takes it: one long line of dots. */
 static void uart_flood(void)
 {
@@ -219,6 +285,8 @@ void test_hostile(void)
 	report("after_notify_flood", rng_ok(d), &failed);
 	virtio_stop(d);
 	report("reset_in_flight", reset_in_flight(), &failed);
+	report("i8042_flood", i8042_flood(), &failed);
+	report("cmos_flood", cmos_flood(), &failed);
 	uart_flood();
 	err = NULL;
 	for (unsigned int i = 0; i < sizeof(h_canary) && !err; i++)
