@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config/vm_json.h"
@@ -35,14 +34,6 @@ static const char *const state_names[] = {
 	[MVM_PAUSED] = "paused",
 	[MVM_CRASHED] = "crashed",
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct mvm *mvm_find(struct emberd *d, const char *name)
 {
@@ -509,7 +500,7 @@ static int mvm_running(struct mvm *m, const char *event, struct err *err)
 		return ret;
 	}
 	m->state = MVM_RUNNING;
-	m->started_ms = mono_ms();
+	m->started_ms = mgr_mono_ms();
 	mvm_watch(m);
 	save_runtime(m);
 	emberd_event(m->d, event, m->name, NULL);
@@ -626,10 +617,10 @@ static int mvm_start_incoming(struct mvm *m, struct client *c, struct json_objec
 		return ret;
 	}
 	m->state = MVM_PAUSED;
-	m->started_ms = mono_ms();
+	m->started_ms = mgr_mono_ms();
 	mvm_watch(m);
 	save_runtime(m);
-	ret = emberd_job_start(m, c, emberd_arg_string(args, "incoming"), (int)timeout_s, err);
+	ret = emberd_migrate_in(m, c, emberd_arg_string(args, "incoming"), (int)timeout_s, err);
 	if (ret < 0) {
 		mvm_destroy(m, "destroyed");
 		return ret;
@@ -782,11 +773,11 @@ static int cmd_info(struct mvm *m, struct json_object **out)
 		json_object_object_add(o, "api_socket", json_object_new_string(sock ? sock : ""));
 		free(sock);
 		json_object_object_add(o, "vcpus", vmproc_vcpus(m->proc.pid));
-		json_object_object_add(o, "uptime_ms",
-				       json_object_new_int64((int64_t)(mono_ms() - m->started_ms)));
+		json_object_object_add(
+			o, "uptime_ms",
+			json_object_new_int64((int64_t)(mgr_mono_ms() - m->started_ms)));
 	}
-	if (m->job)
-		json_object_object_add(o, "migration", emberd_job_progress(m));
+	emberd_job_info(m, o);
 	if (json_object_object_get(m->def, "jail")) {
 		char *root = jail_root(m->d->dir, m->name);
 
@@ -917,10 +908,8 @@ static int cmd_autostart(struct emberd *d, struct mvm *m, struct json_object *ar
 }
 
 /* Snapshots live in DIR/snapshots/NAME/SNAP.{snap,mem}. */
-static int snapshot_files(struct mvm *m, struct json_object *args, char **snap, char **mem,
-			  struct err *err)
+static int snapshot_paths(struct mvm *m, const char *name, char **snap, char **mem, struct err *err)
 {
-	const char *name = emberd_arg_string(args, "snapshot");
 	char *dir;
 
 	*snap = *mem = NULL;
@@ -937,6 +926,12 @@ static int snapshot_files(struct mvm *m, struct json_object *args, char **snap, 
 	*snap = store_path(m->d->dir, "snapshots/%s/%s.snap", m->name, name);
 	*mem = store_path(m->d->dir, "snapshots/%s/%s.mem", m->name, name);
 	return *snap && *mem ? 0 : err_set(err, -ENOMEM, "out of memory");
+}
+
+static int snapshot_files(struct mvm *m, struct json_object *args, char **snap, char **mem,
+			  struct err *err)
+{
+	return snapshot_paths(m, emberd_arg_string(args, "snapshot"), snap, mem, err);
 }
 
 static char *snapshot_body(const char *snap, const char *mem, bool load)
@@ -1007,7 +1002,24 @@ static int snapshot_into_jail(struct mvm *m, const char *snap, const char *mem, 
 	return ret;
 }
 
-static int cmd_snapshot(struct mvm *m, struct json_object *args, struct err *err)
+/* Resumes a VM paused for a snapshot; a failure counts only if all went well before. */
+static int snapshot_resume(struct mvm *m, int ret, struct err *err)
+{
+	struct err ignored = { { 0 } };
+
+	if (mvm_active(m) &&
+	    mvm_api(m, "PATCH", "/vm", "{\"state\": \"Resumed\"}", NULL, ret < 0 ? &ignored : err) <
+		    0 &&
+	    ret == 0)
+		return -EIO;
+	return ret;
+}
+
+/*
+ * Saves the VM, paused meanwhile: a job, so emberd serves others while
+ * ember writes a large memory file; the reply comes with its end.
+ */
+static int cmd_snapshot(struct mvm *m, struct client *c, struct json_object *args, struct err *err)
 {
 	char *snap = NULL, *mem = NULL, *body = NULL;
 	bool was_running = m->state == MVM_RUNNING;
@@ -1021,17 +1033,32 @@ static int cmd_snapshot(struct mvm *m, struct json_object *args, struct err *err
 		ret = mvm_api(m, "PATCH", "/vm", "{\"state\": \"Paused\"}", NULL, err);
 	body = ret == 0 ? snapshot_request(m, snap, mem, false) : NULL;
 	if (ret == 0)
-		ret = body ? mvm_api(m, "PUT", "/snapshot/create", body, NULL, err) : -ENOMEM;
+		ret = body ? emberd_job_start(m, c, JOB_SNAPSHOT,
+					      emberd_arg_string(args, "snapshot"),
+					      "/snapshot/create", body, err)
+			   : -ENOMEM;
+	if (ret == 0)
+		m->job->resume = was_running;
+	else if (was_running)
+		snapshot_resume(m, ret, err);
+	free(body);
+	free(snap);
+	free(mem);
+	return ret < 0 ? ret : EMBERD_LATER;
+}
+
+int mvm_snapshot_ended(struct mvm *m, const char *name, bool resume, int ret, struct err *err)
+{
+	char *snap = NULL, *mem = NULL;
+
+	if (ret == 0)
+		ret = snapshot_paths(m, name, &snap, &mem, err);
 	if (ret == 0)
 		ret = snapshot_from_jail(m, snap, mem, err);
-	if (was_running &&
-	    mvm_api(m, "PATCH", "/vm", "{\"state\": \"Resumed\"}", NULL,
-		    ret < 0 ? &(struct err){ { 0 } } : err) < 0 &&
-	    ret == 0)
-		ret = -EIO;
+	if (resume)
+		ret = snapshot_resume(m, ret, err);
 	if (ret == 0)
-		emberd_event(m->d, "snapshot", m->name, emberd_arg_string(args, "snapshot"));
-	free(body);
+		emberd_event(m->d, "snapshot", m->name, name);
 	free(snap);
 	free(mem);
 	return ret;
@@ -1156,8 +1183,8 @@ static bool read_only_cmd(const char *cmd)
 	       !strcmp(cmd, "net-info");
 }
 
-/* What may be asked of a VM while it migrates. */
-static bool while_migrating(const char *cmd)
+/* What may be asked of a VM while a job (a migration, a snapshot) runs. */
+static bool while_busy(const char *cmd)
 {
 	return !strcmp(cmd, "info") || !strcmp(cmd, "dumpdef") || !strcmp(cmd, "destroy");
 }
@@ -1165,8 +1192,9 @@ static bool while_migrating(const char *cmd)
 static int vm_command(struct emberd *d, struct client *c, const char *cmd, struct mvm *m,
 		      struct json_object *args, struct json_object **out, struct err *err)
 {
-	if (m->job && !while_migrating(cmd))
-		return err_set(err, -EBUSY, "VM '%s' is migrating", m->name);
+	if (m->job && !while_busy(cmd))
+		return err_set(err, -EBUSY, "VM '%s' is %s", m->name,
+			       m->job->kind == JOB_SNAPSHOT ? "saving a snapshot" : "migrating");
 	if (!strcmp(cmd, "info"))
 		return cmd_info(m, out);
 	if (!strcmp(cmd, "dumpdef")) {
@@ -1190,7 +1218,7 @@ static int vm_command(struct emberd *d, struct client *c, const char *cmd, struc
 	if (!strcmp(cmd, "autostart"))
 		return cmd_autostart(d, m, args, err);
 	if (!strcmp(cmd, "snapshot"))
-		return cmd_snapshot(m, args, err);
+		return cmd_snapshot(m, c, args, err);
 	if (!strcmp(cmd, "restore"))
 		return cmd_restore(m, args, err);
 	if (!strcmp(cmd, "setlimit"))
@@ -1254,7 +1282,7 @@ static void mvm_recover(struct mvm *m)
 		return;
 	}
 	m->state = MVM_RUNNING;
-	m->started_ms = mono_ms();
+	m->started_ms = mgr_mono_ms();
 	mvm_watch(m);
 	{
 		struct json_object *info = NULL;

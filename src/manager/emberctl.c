@@ -51,7 +51,7 @@ static int usage(FILE *out, int status)
 		"  info NAME                     state, process, vCPU threads and their CPUs\n"
 		"  dumpdef NAME                  its definition\n"
 		"  autostart NAME [--disable]    start it when emberd starts\n"
-		"  snapshot NAME SNAP            save it (it runs on); restore NAME SNAP\n"
+		"  snapshot NAME SNAP [--verbose] save it (it runs on); restore NAME SNAP\n"
 		"  setlimit NAME KEY VALUE       cpu_quota_pct, cpu_weight, memory_max_mib,\n"
 		"                                io_weight, cpuset: now and from now on\n"
 		"  vcpupin NAME VCPU CPULIST     pin a vCPU thread (\"2\", \"0-3,6\")\n"
@@ -381,10 +381,10 @@ static double mib(struct json_object *o, const char *key)
 	return (double)json_object_get_int64(json_object_object_get(o, key)) / (1 << 20);
 }
 
-/* One line of a migration's progress, from `info` asked on a second connection. */
+/* One line of a migration's (or a snapshot's) progress, from `info` on a second connection. */
 static void show_progress(struct ctl *watch, const char *name)
 {
-	struct json_object *args = name_args(name), *rep, *mig;
+	struct json_object *args = name_args(name), *rep, *mig, *snap;
 	const char *state;
 
 	if (watch->fd < 0 && ctl_connect(watch) < 0)
@@ -393,7 +393,12 @@ static void show_progress(struct ctl *watch, const char *name)
 		return;
 	mig = json_object_object_get(json_object_object_get(rep, "result"), "migration");
 	state = json_object_get_string(json_object_object_get(mig, "state"));
-	if (state && !strcmp(state, "listening"))
+	snap = json_object_object_get(json_object_object_get(rep, "result"), "snapshot");
+	if (snap)
+		fprintf(stderr, "\r\033[K'%s': saving '%s', %.1f s", name,
+			json_object_get_string(json_object_object_get(snap, "name")),
+			json_object_get_int64(json_object_object_get(snap, "elapsed_ms")) / 1e3);
+	else if (state && !strcmp(state, "listening"))
 		fprintf(stderr, "\r\033[K'%s': waiting for the sender, %.1f s", name,
 			json_object_get_int64(json_object_object_get(mig, "elapsed_ms")) / 1e3);
 	else if (state)
@@ -507,20 +512,26 @@ static int verb_autostart(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* snapshot NAME SNAP [--verbose] (its time shown on a terminal) | restore NAME SNAP */
 static int verb_snapshot(struct ctl *c, const char *cmd, int argc, char **argv)
 {
-	struct json_object *args;
+	bool saving = !strcmp(cmd, "snapshot");
+	bool verbose = saving && verbose_flag(&argc, argv);
+	struct json_object *args, *res = NULL;
+	int ret;
 
 	if (argc != 3)
 		return usage(stderr, EXIT_USAGE);
 	args = name_args(argv[1]);
 	json_object_object_add(args, "snapshot", json_object_new_string(argv[2]));
-	if (ctl_act(c, cmd, args))
-		return EXIT_FAILURE;
-	if (!c->json)
-		printf("VM '%s' %s '%s'\n", argv[1],
-		       !strcmp(cmd, "snapshot") ? "saved as" : "restored from", argv[2]);
-	return 0;
+	ret = call_with_progress(c, cmd, args, argv[1], verbose, &res);
+	if (ret == 0 && c->json)
+		print_json(res);
+	else if (ret == 0)
+		printf("VM '%s' %s '%s'\n", argv[1], saving ? "saved as" : "restored from",
+		       argv[2]);
+	json_object_put(res);
+	return ret;
 }
 
 /* setlimit NAME KEY VALUE (a number, or a CPU list for cpuset) */

@@ -23,14 +23,18 @@ struct client;
 
 /*
  * A request to a VM's ember whose answer comes much later (a migration
- * sent or received), and the client waiting for it.
+ * sent or received, a snapshot written), and the client waiting for it.
  */
+enum job_kind { JOB_SEND, JOB_RECEIVE, JOB_SNAPSHOT };
+
 struct mvm_job {
 	struct ev_handler h; /* the request's connection: readable once ember answered */
 	struct mvm *m;
 	struct client *waiter; /* NULL once it hung up */
-	bool sending;
-	char url[256];
+	enum job_kind kind;
+	char arg[256]; /* the URL, or the snapshot's name */
+	bool resume;   /* a snapshot of a running VM: resume it after */
+	uint64_t started_ms;
 };
 
 /* A defined VM, and its ember process while it runs. */
@@ -49,7 +53,7 @@ struct mvm {
 	struct ev_handler con_h; /* the console pty's master; fd -1 without one */
 	int con_log;		 /* console.log */
 	struct client *attached; /* the client on the console, if any */
-	struct mvm_job *job;	 /* a migration under way */
+	struct mvm_job *job;	 /* a migration or snapshot under way */
 };
 
 /* A defined network. */
@@ -129,17 +133,30 @@ int mvm_api(struct mvm *m, const char *method, const char *path, const char *bod
  * ember is stopped (-errno, *err says why).
  */
 int mvm_incoming_ended(struct mvm *m, int ret, struct err *err);
+/* A snapshot job ended with `ret`: moved out of a jail, the VM resumed, announced. */
+int mvm_snapshot_ended(struct mvm *m, const char *name, bool resume, int ret, struct err *err);
 
-/* Migration (migrate.c): jobs, `migrate`, the receiving side's request, progress for info. */
+/*
+ * Jobs (job.c): PUT `path` with `body` to the VM's ember, answered later;
+ * the client `c` (may be NULL) gets its reply then, from the end callback
+ * of the job's kind. Once started, the command returns EMBERD_LATER.
+ */
+int emberd_job_start(struct mvm *m, struct client *c, enum job_kind kind, const char *arg,
+		     const char *path, const char *body, struct err *err) __must_check;
+/* info's "migration" (ember's progress) or "snapshot" (its name and age) while one runs. */
+void emberd_job_info(struct mvm *m, struct json_object *info);
+/* A VM given up (emberd ending) while its job runs: nobody hears of it. */
+void emberd_job_forget(struct mvm *m);
+
+/* Migration (migrate.c): `migrate`, the receiving side's request, and their ends. */
 int emberd_migrate(struct mvm *m, struct client *c, struct json_object *args,
 		   struct err *err) __must_check;
 /* Whether `url` can carry VM `m` (its form; a jailed VM's ember sees no host Unix socket). */
 int emberd_migration_url_check(struct mvm *m, const char *url, struct err *err) __must_check;
-/* Sends (timeout_s 0) or receives (waiting up to timeout_s for the sender) over `url`. */
-int emberd_job_start(struct mvm *m, struct client *c, const char *url, int timeout_s,
-		     struct err *err) __must_check;
-struct json_object *emberd_job_progress(struct mvm *m);
-void emberd_job_forget(struct mvm *m);
+/* Receives the VM over `url`, waiting up to `timeout_s` for the sender. */
+int emberd_migrate_in(struct mvm *m, struct client *c, const char *url, int timeout_s,
+		      struct err *err) __must_check;
+int emberd_migration_ended(struct mvm *m, bool sent, const char *url, int ret, struct err *err);
 
 /* Tells subscribed clients and events.log. */
 void emberd_event(struct emberd *d, const char *event, const char *vm, const char *detail);

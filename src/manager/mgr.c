@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "manager/mgr.h"
@@ -90,4 +91,12 @@ bool mgr_name_ok(const char *name)
 			    name[i]))
 			return false;
 	return true;
+}
+
+uint64_t mgr_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

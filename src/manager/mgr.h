@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/compiler.h"
 
@@ -45,5 +46,8 @@ int mgr_write_line(int fd, struct json_object *o) __must_check;
 
 /* A VM or network name: 1 to 64 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
 bool mgr_name_ok(const char *name);
+
+/* The monotonic clock in milliseconds. */
+uint64_t mgr_mono_ms(void);
 
 #endif

@@ -657,6 +657,29 @@ def test_a_jailed_vm_is_refused_unix_migration_urls(fake, tmp_path):
     assert fake.json("info", "vm1")["state"] == "shut off"
 
 
+def test_fake_snapshot_is_a_job_emberd_serves_others_meanwhile(fake, tmp_path):
+    fake.ctl("define", definition(tmp_path, test="x slow-snapshot"), check=0)
+    fake.ctl("start", "vm1", check=0)
+    saving = ctl_in_background(fake, "snapshot", "vm1", "s1", "--verbose")
+    deadline = time.monotonic() + 10
+    while "snapshot" not in (info := fake.json("info", "vm1")):
+        assert time.monotonic() < deadline, info
+        time.sleep(0.02)
+    assert info["snapshot"]["name"] == "s1" and info["snapshot"]["elapsed_ms"] >= 0
+    started = time.monotonic()
+    assert fake.json("list")[0]["name"] == "vm1"  # emberd is not held up by the snapshot
+    assert time.monotonic() - started < 1
+    r = fake.ctl("suspend", "vm1", check=1)
+    assert "VM 'vm1' is saving a snapshot" in r.stderr, r.stderr
+    out, err = saving.communicate(timeout=30)
+    assert saving.returncode == 0 and out == "VM 'vm1' saved as 's1'\n", err
+    assert "'vm1': saving 's1', " in err, err
+    info = fake.json("info", "vm1")
+    assert info["state"] == "running" and "snapshot" not in info
+    assert (fake.dir / "snapshots" / "vm1" / "s1.snap").exists()
+    assert events_of(fake)[-1] == ("snapshot", "vm1")
+
+
 def test_fake_start_failure_shows_embers_reason(fake, tmp_path):
     fake.ctl("define", definition(tmp_path, test="x fail-start"), check=0)
     r = fake.ctl("start", "vm1", check=1)

@@ -4,7 +4,8 @@ same command line, an API socket answering what emberd asks (GET /, PATCH
 /vm, the power button, snapshot create and load), one thread per vCPU named
 vcpuN, and ember's last log line. It runs no guest. Its guest's command line
 may say: ignore-power (the power button does nothing), fail-start (ember's
-start fails), refuse-migration (a receiver refuses it). Its serial console
+start fails), refuse-migration (a receiver refuses it), slow-snapshot (a
+snapshot takes 1.5 s). Its serial console
 echoes the lines it gets.
 
 Migration (PUT /ember/migration/send and /receive, GET /ember/migration)
@@ -172,6 +173,8 @@ def handler(fake):
                 if "ignore-power" not in fake.boot_args():
                     fake.end("poweroff", 0)  # the reply is on its way; the "guest" powers off
             elif self.path == "/snapshot/create":
+                if "slow-snapshot" in fake.boot_args():
+                    time.sleep(1.5)  # a large memory file being written
                 open(b["snapshot_path"], "w").write(json.dumps(fake.config))
                 open(b["mem_file_path"], "w").write("memory")
                 self.reply(204)
