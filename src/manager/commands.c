@@ -4,6 +4,7 @@
  * by handing the config part to `ember --config-file`, and drives the running
  * VM through ember's API socket.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -405,28 +406,30 @@ struct ember_cmd {
 	char *base;
 };
 
+/* argv = { ... } (NULL-terminated by the caller), checked to fit when compiled. */
+#define SET_ARGV(argv, ...)                                                                        \
+	do {                                                                                       \
+		static_assert(sizeof((char *[]){ __VA_ARGS__ }) <= sizeof(argv),                   \
+			      "argv too small");                                                   \
+		memcpy(argv, (char *[]){ __VA_ARGS__ }, sizeof((char *[]){ __VA_ARGS__ }));        \
+	} while (0)
+
 static void ember_cmd(struct mvm *m, bool boot, char *sock, char *cfg, char *log,
 		      struct ember_cmd *c)
 {
 	struct jail_ids ids;
-	char **a = c->argv;
 
 	if (!jail_of(m->def, &ids)) {
-		memcpy(a,
-		       (char *[]){ m->d->ember, "--api-sock", sock, "--id", m->name, "--log-path",
-				   log, "--level", "Info", boot ? "--config-file" : NULL, cfg,
-				   NULL },
-		       12 * sizeof(*a));
+		SET_ARGV(c->argv, m->d->ember, "--api-sock", sock, "--id", m->name, "--log-path",
+			 log, "--level", "Info", boot ? "--config-file" : NULL, cfg, NULL);
 		return;
 	}
 	/* ember logs to stderr: the log file, out of the jail. */
 	snprintf(c->uid, sizeof(c->uid), "%u", (unsigned int)ids.uid);
 	snprintf(c->gid, sizeof(c->gid), "%u", (unsigned int)ids.gid);
-	memcpy(a,
-	       (char *[]){ m->d->jailer, "--id", m->name, "--exec-file", m->d->ember, "--uid",
-			   c->uid, "--gid", c->gid, "--chroot-base-dir", c->base, "--",
-			   "--api-sock", "/api.sock", "--level", "Info", NULL },
-	       17 * sizeof(*a));
+	SET_ARGV(c->argv, m->d->jailer, "--id", m->name, "--exec-file", m->d->ember, "--uid",
+		 c->uid, "--gid", c->gid, "--chroot-base-dir", c->base, "--", "--api-sock",
+		 "/api.sock", "--level", "Info", NULL);
 }
 
 /*
@@ -518,7 +521,8 @@ static int put_section(struct mvm *m, const char *key, struct json_object *val, 
 		struct json_object *one = list ? json_object_array_get_idx(val, i) : val;
 		const char *id =
 			json_object_get_string(json_object_object_get(one, "drive_id"))
-				?: json_object_get_string(json_object_object_get(one, "iface_id"));
+				?: json_object_get_string(json_object_object_get(one, "iface_id"))
+				   ?: "";
 		char path[160];
 
 		snprintf(path, sizeof(path), "/%s%s%s", key, list ? "/" : "", list ? id : "");

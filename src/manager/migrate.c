@@ -44,17 +44,16 @@ int emberd_migration_url_check(struct mvm *m, const char *url, struct err *err)
 	return 0;
 }
 
-/* The request to the VM's ember: send to, or receive from, `url`. */
-static int migration_start(struct mvm *m, struct client *c, const char *url, int timeout_s,
-			   struct err *err)
+/* The request to the VM's ember: send to, or (waiting up to `timeout_s`) receive from, `url`. */
+static int migration_start(struct mvm *m, struct client *c, const char *url, bool sending,
+			   int timeout_s, struct err *err)
 {
-	bool sending = timeout_s == 0;
 	char *body;
 	int ret = emberd_migration_url_check(m, url, err);
 
 	if (ret < 0)
 		return ret;
-	body = body_with_url(url, timeout_s);
+	body = body_with_url(url, sending ? 0 : timeout_s);
 	ret = body ? emberd_job_start(m, c, sending ? JOB_SEND : JOB_RECEIVE, url,
 				      sending ? "/ember/migration/send"
 					      : "/ember/migration/receive",
@@ -67,7 +66,7 @@ static int migration_start(struct mvm *m, struct client *c, const char *url, int
 int emberd_migrate_in(struct mvm *m, struct client *c, const char *url, int timeout_s,
 		      struct err *err)
 {
-	return migration_start(m, c, url, timeout_s, err);
+	return migration_start(m, c, url, false, timeout_s, err);
 }
 
 int emberd_migration_ended(struct mvm *m, bool sent, const char *url, int ret, struct err *err)
@@ -87,7 +86,7 @@ int emberd_migrate(struct mvm *m, struct client *c, struct json_object *args, st
 
 	if (!mvm_active(m))
 		return err_set(err, -EINVAL, "VM '%s' is %s", m->name, mvm_state_name(m));
-	ret = migration_start(m, c, url, 0, err);
+	ret = migration_start(m, c, url, true, 0, err);
 	if (ret < 0)
 		return ret;
 	emberd_event(m->d, "migrating", m->name, url);
