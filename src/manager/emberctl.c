@@ -384,12 +384,12 @@ static double mib(struct json_object *o, const char *key)
 /* One line of a migration's (or a snapshot's) progress, from `info` on a second connection. */
 static void show_progress(struct ctl *watch, const char *name)
 {
-	struct json_object *args = name_args(name), *rep, *mig, *snap;
+	struct json_object *rep, *mig, *snap;
 	const char *state;
 
 	if (watch->fd < 0 && ctl_connect(watch) < 0)
 		return;
-	if (ctl_send(watch, "info", args) < 0 || !(rep = ctl_read(watch)))
+	if (ctl_send(watch, "info", name_args(name)) < 0 || !(rep = ctl_read(watch)))
 		return;
 	mig = json_object_object_get(json_object_object_get(rep, "result"), "migration");
 	state = json_object_get_string(json_object_object_get(mig, "state"));
