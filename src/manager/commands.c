@@ -1262,6 +1262,29 @@ int emberd_command(struct emberd *d, struct client *c, const char *cmd, struct j
 /* --- start-up and shut-down ------------------------------------------------------------ */
 
 /* A VM that ran before emberd restarted: still there, or how it ended meanwhile. */
+/*
+ * What ember says of the VM found again: running or paused; or not started,
+ * an incoming migration whose job went with the old emberd: it is stopped,
+ * so the migration fails and the VM runs on at its source.
+ */
+static void recover_state(struct mvm *m)
+{
+	struct json_object *info = NULL;
+	struct err err = { { 0 } };
+	const char *state = mvm_api(m, "GET", "/", NULL, &info, &err) == 0
+				    ? json_object_get_string(json_object_object_get(info, "state"))
+				    : NULL;
+
+	if (state && !strcmp(state, "Paused"))
+		m->state = MVM_PAUSED;
+	if (state && !strcmp(state, "Not started")) {
+		log_warn("%s: its incoming migration was left when emberd restarted: stopped",
+			 m->name);
+		mvm_destroy(m, "migration-failed");
+	}
+	json_object_put(info);
+}
+
 static void mvm_recover(struct mvm *m)
 {
 	char *path = run_path(m, "state.json");
@@ -1288,16 +1311,9 @@ static void mvm_recover(struct mvm *m)
 	m->state = MVM_RUNNING;
 	m->started_ms = mgr_mono_ms();
 	mvm_watch(m);
-	{
-		struct json_object *info = NULL;
-
-		if (mvm_api(m, "GET", "/", NULL, &info, &err) == 0 &&
-		    !strcmp(json_object_get_string(json_object_object_get(info, "state")),
-			    "Paused"))
-			m->state = MVM_PAUSED;
-		json_object_put(info);
-	}
-	log_info("emberd: VM '%s' (pid %d) runs on", m->name, (int)pid);
+	recover_state(m);
+	if (mvm_active(m))
+		log_info("emberd: VM '%s' (pid %d) runs on", m->name, (int)pid);
 }
 
 static void load_one(struct emberd *d, const char *file)

@@ -650,6 +650,27 @@ def test_a_jailed_vm_runs_in_its_jail_as_its_uid(emberd, tmp_path):
     assert emberd.json("info", "vm1")["state"] == "shut off"
 
 
+def test_fake_incoming_migration_left_by_an_emberd_restart_is_stopped(tmp_path):
+    """The job waiting for an incoming VM goes with emberd; the next emberd stops that
+    ember (the migration fails, so the VM runs on at its source) and says so."""
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    d.ctl("define", definition(tmp_path), check=0)
+    incoming = ctl_in_background(d, "start", "vm1", "--incoming", f"unix:{tmp_path / 'm.sock'}")
+    wait_migration(d, "vm1", "listening")
+    pid = d.json("info", "vm1")["pid"]
+    d.stop()
+    _, err = incoming.communicate(timeout=10)
+    assert incoming.returncode == 1 and "emberd went away" in err, err
+    assert os.path.exists(f"/proc/{pid}")  # emberd's end leaves its VMs running
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    try:
+        assert d.json("info", "vm1")["state"] == "shut off"
+        wait_gone(pid)
+        assert events_of(d)[-1] == ("migration-failed", "vm1")
+    finally:
+        d.stop()
+
+
 def test_a_jailed_vm_is_refused_unix_migration_urls(fake, tmp_path):
     fake.ctl("define", definition(tmp_path, jail={"uid": 1000, "gid": 1000}), check=0)
     r = fake.ctl("start", "vm1", "--incoming", f"unix:{tmp_path / 'm.sock'}", check=1)
