@@ -36,7 +36,7 @@ enum migration_phase {
 
 /*
  * A migration's figures, updated as it goes: the API thread reads them
- * while the main thread migrates, hence atomics. Zeroed before it starts.
+ * while the main thread migrates, hence atomics. The caller zeroes them first.
  */
 struct migration_stats {
 	_Atomic int phase;	      /* enum migration_phase */
