@@ -252,6 +252,15 @@ static int attach_taps(struct mvm *m, struct err *err)
 	return ret;
 }
 
+/* What a VM's ember had beside its process: its cgroup, taps, console and jail. */
+static void mvm_release(struct mvm *m)
+{
+	limits_remove(m->name);
+	detach_taps(m);
+	console_close(m);
+	jail_remove(m->d->dir, m->name);
+}
+
 /* The process is gone: settle the state, tell everyone, tidy the run directory. */
 static void mvm_settle(struct mvm *m, int status)
 {
@@ -273,10 +282,7 @@ static void mvm_settle(struct mvm *m, int status)
 	if (path)
 		unlink(path);
 	free(path);
-	limits_remove(m->name);
-	detach_taps(m);
-	console_close(m);
-	jail_remove(m->d->dir, m->name);
+	mvm_release(m);
 	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
 	free(why);
 }
@@ -480,10 +486,6 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 			free(line);
 		}
 	}
-	if (ret < 0) {
-		console_close(m);
-		jail_remove(m->d->dir, m->name);
-	}
 	free(cmd.base);
 	free(sock);
 	free(cfg);
@@ -492,19 +494,31 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 	return ret;
 }
 
+/* Its ember up: `state` from now, its end watched. */
+static void mvm_track(struct mvm *m, enum mvm_state state)
+{
+	m->state = state;
+	m->started_ms = mgr_mono_ms();
+	mvm_watch(m);
+}
+
+/* What launch() set up, undone: ember stopped, its cgroup, taps, console and jail gone. */
+static void unlaunch(struct mvm *m)
+{
+	vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
+	mvm_release(m);
+}
+
 /* The VM runs: pinned as its definition says (or stopped again), watched, announced. */
 static int mvm_running(struct mvm *m, const char *event, struct err *err)
 {
 	int ret = limits_pin(m->proc.pid, m->def, err);
 
 	if (ret < 0) {
-		vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
-		limits_remove(m->name);
+		unlaunch(m);
 		return ret;
 	}
-	m->state = MVM_RUNNING;
-	m->started_ms = mgr_mono_ms();
-	mvm_watch(m);
+	mvm_track(m, MVM_RUNNING);
 	save_runtime(m);
 	emberd_event(m->d, event, m->name, NULL);
 	return 0;
@@ -566,16 +580,6 @@ out:
 	return ret;
 }
 
-/* What launch() set up, undone: ember stopped, its cgroup, taps, console and jail gone. */
-static void unlaunch(struct mvm *m)
-{
-	vmproc_stop(&m->proc, STOP_TIMEOUT_MS);
-	limits_remove(m->name);
-	detach_taps(m);
-	console_close(m);
-	jail_remove(m->d->dir, m->name);
-}
-
 /* Disks free, run directory ready, taps on the network, ember up (booting with `boot`). */
 static int launch(struct mvm *m, bool boot, struct err *err)
 {
@@ -588,7 +592,7 @@ static int launch(struct mvm *m, bool boot, struct err *err)
 	if (ret == 0) {
 		ret = spawn_ember(m, boot, err);
 		if (ret < 0)
-			detach_taps(m);
+			mvm_release(m);
 	}
 	if (ret == 0) {
 		ret = jail_setup(m, boot, err);
@@ -620,9 +624,7 @@ static int mvm_start_incoming(struct mvm *m, struct client *c, struct json_objec
 		err_prefix(err, "cannot start '%s': ", m->name);
 		return ret;
 	}
-	m->state = MVM_PAUSED;
-	m->started_ms = mgr_mono_ms();
-	mvm_watch(m);
+	mvm_track(m, MVM_PAUSED);
 	save_runtime(m);
 	ret = emberd_migrate_in(m, c, emberd_arg_string(args, "incoming"), (int)timeout_s, err);
 	if (ret < 0) {
@@ -658,11 +660,8 @@ static int mvm_start(struct mvm *m, struct client *c, struct json_object *args, 
 	if (args && json_object_object_get(args, "incoming"))
 		return mvm_start_incoming(m, c, args, err);
 	ret = launch(m, true, err);
-	if (ret == 0) {
+	if (ret == 0)
 		ret = mvm_running(m, "started", err);
-		if (ret < 0)
-			detach_taps(m);
-	}
 	if (ret < 0)
 		err_prefix(err, "cannot start '%s': ", m->name);
 	return ret;
@@ -1308,9 +1307,7 @@ static void mvm_recover(struct mvm *m)
 		mvm_settle(m, -1);
 		return;
 	}
-	m->state = MVM_RUNNING;
-	m->started_ms = mgr_mono_ms();
-	mvm_watch(m);
+	mvm_track(m, MVM_RUNNING);
 	recover_state(m);
 	if (mvm_active(m))
 		log_info("emberd: VM '%s' (pid %d) runs on", m->name, (int)pid);
