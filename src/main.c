@@ -20,6 +20,7 @@
 #include "arch/arch.h"
 #include "config/vm_config.h"
 #include "config/vm_json.h"
+#include "console/sock.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -38,6 +39,7 @@
 
 /* ember run --api-sock PATH: the API serves the VM the flags describe. */
 static const char *run_api_sock;
+static const char *run_console_sock;
 
 enum {
 	OPT_KERNEL = 256,
@@ -56,6 +58,7 @@ enum {
 	OPT_NET,
 	OPT_API_SOCK,
 	OPT_SECCOMP,
+	OPT_CONSOLE_SOCK,
 };
 
 static const struct option run_options[] = {
@@ -75,6 +78,7 @@ static const struct option run_options[] = {
 	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP },
+	{ "console-sock", required_argument, NULL, OPT_CONSOLE_SOCK },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -85,7 +89,7 @@ static void usage(FILE *out)
 		"Usage: ember run --kernel PATH [options]   boot a VM from flags\n"
 		"       ember --api-sock PATH [--id ID] [--config-file FILE] [--no-api]\n"
 		"             [--level LEVEL] [--log-path PATH] [--metrics-path PATH]\n"
-		"             [--boot-timer]\n"
+		"             [--boot-timer] [--console-sock PATH]\n"
 		"                                           Firecracker-compatible API mode\n"
 		"       ember host-check                    can this host run ember?\n"
 		"       ember rebase-snap --base-file MEM --diff-file DIFF\n"
@@ -126,6 +130,8 @@ static void usage(FILE *out)
 		"command line as virtio_mmio.device=4K@BASE:IRQ.\n"
 		"  --log-level error|warn|info|debug   (default warn)\n"
 		"  --api-sock PATH      also serve the API on PATH (pause, resume, ...)\n"
+		"  --console-sock PATH  serve the console on a Unix socket too: the client\n"
+		"                       that connected last is stdin and stdout\n"
 		"  --seccomp-level 0|1|2\n"
 		"                       each thread's system call filter: none, the calls,\n"
 		"                       the calls and their arguments (default 2)\n"
@@ -244,6 +250,9 @@ static int run_option(struct vm_config *cfg, int opt, const char *arg, const cha
 	case OPT_API_SOCK:
 		run_api_sock = arg;
 		return 0;
+	case OPT_CONSOLE_SOCK:
+		run_console_sock = arg;
+		return 0;
 	case OPT_SECCOMP:
 		return set_seccomp_level(arg);
 	default:
@@ -298,19 +307,27 @@ static int report_result(const struct vmm_result *res)
 }
 
 struct api_opts {
-	const char *sock, *id, *config, *level, *log_path, *metrics_path;
+	const char *sock, *id, *config, *level, *log_path, *metrics_path, *console_sock;
 	bool no_api;
 	bool boot_timer;
 	bool start_now; /* boot at once (flags or a config file), the API serves it */
 };
 
-static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm_result *res,
-		     struct err *err);
+static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct consock *con,
+		     struct vmm_result *res, struct err *err);
+
+/* --console-sock PATH (or none): the console, stdin and stdout, served on a socket too. */
+static int open_console_sock(struct consock *con, const char *path, struct err *err)
+{
+	consock_init(con, STDIN_FILENO, STDOUT_FILENO);
+	return path ? consock_open(con, path, err) : 0;
+}
 
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vmm_result res;
+	struct consock con;
 	struct err err = { { 0 } };
 	int ret;
 
@@ -324,11 +341,13 @@ static int cmd_run(int argc, char **argv)
 		vm_config_fini(&cfg);
 		return usage_error("%s", err.msg);
 	}
-	if (run_api_sock)
+	ret = open_console_sock(&con, run_console_sock, &err);
+	if (ret == 0 && run_api_sock)
 		ret = api_serve(&(struct api_opts){ .sock = run_api_sock, .start_now = true }, &cfg,
-				&res, &err);
-	else
-		ret = vmm_run(&cfg, &res, &err);
+				&con, &res, &err);
+	else if (ret == 0)
+		ret = vmm_run(&cfg, &con, &res, &err);
+	consock_close(&con, run_console_sock);
 	vm_config_fini(&cfg);
 	if (ret < 0) {
 		fprintf(stderr, "ember: %s\n", err.msg[0] ? err.msg : strerror(-ret));
@@ -349,6 +368,7 @@ enum {
 	API_OPT_SECCOMP,
 	API_OPT_METRICS,
 	API_OPT_BOOT_TIMER,
+	API_OPT_CONSOLE_SOCK,
 };
 
 static const struct option api_options[] = {
@@ -361,6 +381,7 @@ static const struct option api_options[] = {
 	{ "seccomp-level", required_argument, NULL, API_OPT_SECCOMP },
 	{ "boot-timer", no_argument, NULL, API_OPT_BOOT_TIMER },
 	{ "metrics-path", required_argument, NULL, API_OPT_METRICS },
+	{ "console-sock", required_argument, NULL, API_OPT_CONSOLE_SOCK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -394,6 +415,9 @@ static int api_option(struct api_opts *o, int opt, const char *arg, const char *
 		return 0;
 	case API_OPT_BOOT_TIMER:
 		o->boot_timer = true;
+		return 0;
+	case API_OPT_CONSOLE_SOCK:
+		o->console_sock = arg;
 		return 0;
 	default:
 		return usage_error("--%s is not supported by this build", name);
@@ -516,8 +540,8 @@ static void block_stop_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm_result *res,
-		     struct err *err)
+static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct consock *con,
+		     struct vmm_result *res, struct err *err)
 {
 	struct vmm_control ctl;
 	struct api api = { .cfg = cfg,
@@ -543,7 +567,7 @@ static int api_serve(const struct api_opts *o, struct vm_config *cfg, struct vmm
 			err_prefix(err, "API socket '%s': ", o->sock);
 	}
 	if (ret == 0)
-		ret = vmm_serve(cfg, &ctl, o->start_now, res, err);
+		ret = vmm_serve(cfg, &ctl, con, o->start_now, res, err);
 	api_server_stop(srv);
 	if (srv)
 		unlink(o->sock);
@@ -556,11 +580,13 @@ static int cmd_api(int argc, char **argv)
 	struct api_opts o = { 0 };
 	struct vm_config cfg;
 	struct vmm_result res;
+	struct consock con;
 	struct err err = { { 0 } };
 	int ret = parse_api(argc, argv, &o);
 
 	if (ret)
 		return ret;
+	consock_init(&con, STDIN_FILENO, STDOUT_FILENO);
 	vm_config_init(&cfg);
 	if (o.level || o.log_path)
 		ret = api_logger(NULL, o.log_path, o.level, &err);
@@ -570,8 +596,12 @@ static int cmd_api(int argc, char **argv)
 		ret = api_load_config(&cfg, o.config, &err);
 	o.start_now = o.config != NULL;
 	cfg.boot_timer = o.boot_timer;
+	/* Before the API socket: whoever sees that one finds the console's too. */
 	if (ret == 0)
-		ret = api_serve(&o, &cfg, &res, &err);
+		ret = open_console_sock(&con, o.console_sock, &err);
+	if (ret == 0)
+		ret = api_serve(&o, &cfg, &con, &res, &err);
+	consock_close(&con, o.console_sock);
 	vm_config_fini(&cfg);
 	if (ret < 0) {
 		fprintf(stderr, "ember: %s\n", err.msg[0] ? err.msg : strerror(-ret));

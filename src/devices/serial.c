@@ -156,6 +156,10 @@ static void serial_output(struct serial *s, uint8_t byte)
 			return;
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* Nobody reads now (a console socket's client left): this byte is lost, not the
+		 * next. */
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return;
 		/* A non-blocking terminal: wait a little, then drop rather than stall the vCPU. */
 		if (n < 0 && errno == EAGAIN && poll(&pfd, 1, 100) > 0)
 			continue;

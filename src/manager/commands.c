@@ -261,6 +261,20 @@ static void mvm_release(struct mvm *m)
 	jail_remove(m->d->dir, m->name);
 }
 
+/* ember's sockets in the run directory (or the links to them in its jail). */
+static void unlink_run_sockets(struct mvm *m)
+{
+	static const char *const names[] = { "api.sock", "console.sock" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		char *path = run_path(m, names[i]);
+
+		if (path)
+			unlink(path);
+		free(path);
+	}
+}
+
 /* The process is gone: settle the state, tell everyone, tidy the run directory. */
 static void mvm_settle(struct mvm *m, int status)
 {
@@ -278,10 +292,7 @@ static void mvm_settle(struct mvm *m, int status)
 	if (path)
 		unlink(path);
 	free(path);
-	path = run_path(m, "api.sock");
-	if (path)
-		unlink(path);
-	free(path);
+	unlink_run_sockets(m);
 	mvm_release(m);
 	emberd_event(m->d, event, m->name, m->state == MVM_CRASHED ? why : NULL);
 	free(why);
@@ -348,8 +359,9 @@ static int check_disks(struct emberd *d, struct mvm *m, struct err *err)
 
 static int prepare_run_dir(struct mvm *m, struct err *err)
 {
+	/* console.sock: the longest of ember's socket paths */
 	char *dir = run_path(m, NULL), *cfg = run_path(m, "config.json"),
-	     *sock = run_path(m, "api.sock");
+	     *sock = run_path(m, "console.sock");
 	struct json_object *c = ember_config(m->def);
 	int ret = 0;
 
@@ -362,7 +374,7 @@ static int prepare_run_dir(struct mvm *m, struct err *err)
 	else if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		ret = err_set(err, -errno, "'%s': %s", dir, strerror(errno));
 	if (ret == 0) {
-		unlink(sock);
+		unlink_run_sockets(m);
 		ret = store_write_json(cfg, c, err);
 	}
 	json_object_put(c);
@@ -372,29 +384,42 @@ static int prepare_run_dir(struct mvm *m, struct err *err)
 	return ret;
 }
 
+/* The run directory's `name`: a link to the socket of that name ember makes in its jail. */
+static int link_jail_socket(struct mvm *m, const char *root, const char *name, struct err *err)
+{
+	char *sock = run_path(m, name), *target = NULL;
+	int ret = sock && asprintf(&target, "%s/%s", root, name) >= 0
+			  ? 0
+			  : err_set(err, -ENOMEM, "out of memory");
+
+	if (ret == 0 && symlink(target, sock) < 0)
+		ret = err_set(err, -errno, "'%s': %s", sock, strerror(errno));
+	free(sock);
+	free(target);
+	return ret;
+}
+
 /*
  * A jailed VM: no jail left from before (the jailer wants a fresh root),
- * and the run directory's api.sock a link to the socket ember makes there.
+ * and the run directory's api.sock and console.sock links to the sockets
+ * ember makes there.
  */
 static int prepare_jail(struct mvm *m, struct err *err)
 {
 	char *base = jail_base(m->d->dir), *root = jail_root(m->d->dir, m->name);
-	char *sock = run_path(m, "api.sock"), *target = NULL;
-	int ret = base && root && sock && asprintf(&target, "%s/api.sock", root) >= 0
-			  ? 0
-			  : err_set(err, -ENOMEM, "out of memory");
+	int ret = base && root ? 0 : err_set(err, -ENOMEM, "out of memory");
 
 	if (ret == 0) {
 		jail_remove(m->d->dir, m->name);
 		if (mkdir(base, 0700) < 0 && errno != EEXIST)
 			ret = err_set(err, -errno, "'%s': %s", base, strerror(errno));
 	}
-	if (ret == 0 && symlink(target, sock) < 0)
-		ret = err_set(err, -errno, "'%s': %s", sock, strerror(errno));
+	if (ret == 0)
+		ret = link_jail_socket(m, root, "api.sock", err);
+	if (ret == 0)
+		ret = link_jail_socket(m, root, "console.sock", err);
 	free(base);
 	free(root);
-	free(sock);
-	free(target);
 	return ret;
 }
 
@@ -420,14 +445,15 @@ struct ember_cmd {
 		memcpy(argv, (char *[]){ __VA_ARGS__ }, sizeof((char *[]){ __VA_ARGS__ }));        \
 	} while (0)
 
-static void ember_cmd(struct mvm *m, bool boot, char *sock, char *cfg, char *log,
+static void ember_cmd(struct mvm *m, bool boot, char *sock, char *con, char *cfg, char *log,
 		      struct ember_cmd *c)
 {
 	struct jail_ids ids;
 
 	if (!jail_of(m->def, &ids)) {
-		SET_ARGV(c->argv, m->d->ember, "--api-sock", sock, "--id", m->name, "--log-path",
-			 log, "--level", "Info", boot ? "--config-file" : NULL, cfg, NULL);
+		SET_ARGV(c->argv, m->d->ember, "--api-sock", sock, "--console-sock", con, "--id",
+			 m->name, "--log-path", log, "--level", "Info",
+			 boot ? "--config-file" : NULL, cfg, NULL);
 		return;
 	}
 	/* ember logs to stderr: the log file, out of the jail. */
@@ -435,7 +461,7 @@ static void ember_cmd(struct mvm *m, bool boot, char *sock, char *cfg, char *log
 	snprintf(c->gid, sizeof(c->gid), "%u", (unsigned int)ids.gid);
 	SET_ARGV(c->argv, m->d->jailer, "--id", m->name, "--exec-file", m->d->ember, "--uid",
 		 c->uid, "--gid", c->gid, "--chroot-base-dir", c->base, "--", "--api-sock",
-		 "/api.sock", "--level", "Info", NULL);
+		 "/api.sock", "--console-sock", "/console.sock", "--level", "Info", NULL);
 }
 
 /*
@@ -445,36 +471,28 @@ static void ember_cmd(struct mvm *m, bool boot, char *sock, char *cfg, char *log
 static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 {
 	char *sock = run_path(m, "api.sock"), *cfg = run_path(m, "config.json"),
-	     *log = run_path(m, "ember.log"), *out = run_path(m, "console.log");
+	     *log = run_path(m, "ember.log"), *out = run_path(m, "console.log"),
+	     *con = run_path(m, "console.sock");
 	struct ember_cmd cmd = { .base = jail_base(m->d->dir) };
 	char **argv = cmd.argv;
 	struct stat st;
-	int ret, tty = -1, null = -1;
+	int ret, peer = -1;
 
 	m->log_from = log && stat(log, &st) == 0 ? (uint64_t)st.st_size : 0;
-	ret = sock && cfg && log && out && cmd.base ? 0 : err_set(err, -ENOMEM, "out of memory");
+	ret = sock && cfg && log && out && con && cmd.base ? 0
+							   : err_set(err, -ENOMEM, "out of memory");
 	if (ret == 0)
-		ember_cmd(m, boot, sock, cfg, log, &cmd);
+		ember_cmd(m, boot, sock, con, cfg, log, &cmd);
 	if (ret == 0 && json_object_object_get(m->def, "jail")) {
 		boot = false;
 		ret = prepare_jail(m, err);
 	}
-	if (ret == 0 && console_open(m, out, &tty, err) < 0) {
-		/* No pty here (no devpts): the console is its log alone. */
-		log_warn("%s: %s; its console goes to %s only", m->name, err->msg, out);
-		err->msg[0] = '\0';
-		tty = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (tty < 0 || null < 0)
-			ret = err_set(err, -errno, "'%s': %s", out, strerror(errno));
-	}
 	if (ret == 0)
-		ret = vmproc_spawn(argv, null >= 0 ? null : tty, tty, log, join_cgroup, m, &m->proc,
-				   err);
-	if (tty >= 0)
-		close(tty); /* ember has them */
-	if (null >= 0)
-		close(null);
+		ret = console_open(m, out, &peer, err);
+	if (ret == 0)
+		ret = vmproc_spawn(argv, peer, peer, log, join_cgroup, m, &m->proc, err);
+	if (peer >= 0)
+		close(peer); /* ember has it */
 	if (ret == 0) {
 		ret = vmproc_wait_api(&m->proc, sock, START_TIMEOUT_MS, !boot, err);
 		if (ret < 0) {
@@ -491,6 +509,7 @@ static int spawn_ember(struct mvm *m, bool boot, struct err *err)
 	free(cfg);
 	free(log);
 	free(out);
+	free(con);
 	return ret;
 }
 
@@ -1284,6 +1303,18 @@ static void recover_state(struct mvm *m)
 	json_object_put(info);
 }
 
+/* The console back from ember's socket (lost only if ember cannot be reached there). */
+static void recover_console(struct mvm *m)
+{
+	char *sock = run_path(m, "console.sock"), *out = run_path(m, "console.log");
+	struct err err = { { 0 } };
+
+	if (!sock || !out || console_reconnect(m, sock, out, &err) < 0)
+		log_warn("%s: no console: %s", m->name, err.msg[0] ? err.msg : "out of memory");
+	free(sock);
+	free(out);
+}
+
 static void mvm_recover(struct mvm *m)
 {
 	char *path = run_path(m, "state.json");
@@ -1309,8 +1340,10 @@ static void mvm_recover(struct mvm *m)
 	}
 	mvm_track(m, MVM_RUNNING);
 	recover_state(m);
-	if (mvm_active(m))
-		log_info("emberd: VM '%s' (pid %d) runs on", m->name, (int)pid);
+	if (!mvm_active(m))
+		return;
+	log_info("emberd: VM '%s' (pid %d) runs on", m->name, (int)pid);
+	recover_console(m);
 }
 
 static void load_one(struct emberd *d, const char *file)

@@ -1,20 +1,24 @@
 /*
- * A VM's serial console under emberd: ember's stdin and stdout are the
- * slave side of a pty whose master emberd keeps. Everything the guest
+ * A VM's serial console under emberd: ember's stdin and stdout are one end
+ * of a socket pair whose other end emberd keeps. Everything the guest
  * prints goes to run/NAME/console.log and to the one client attached with
- * `emberctl console`, whose keystrokes go to the guest. The pty goes with
- * emberd: after an emberd restart a VM has its log but no console.
+ * `emberctl console`, whose keystrokes go to the guest. ember also serves
+ * its console on run/NAME/console.sock (--console-sock): a restarted emberd
+ * connects there and has the console back (what the guest printed while no
+ * emberd listened is lost, to the log as well).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "manager/emberd.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/unixsock.h"
 
 /* The attached client's connection ends with its console (freed after the batch). */
 static void console_drop_client(struct mvm *m)
@@ -35,7 +39,7 @@ static void console_readable(struct ev_handler *h, uint32_t events)
 	(void)events;
 	if (n < 0 && errno == EAGAIN)
 		return;
-	if (n <= 0) { /* EIO: the slave side closed, ember is gone */
+	if (n <= 0) { /* ember is gone (or gave its console to another client) */
 		console_close(m);
 		return;
 	}
@@ -45,33 +49,50 @@ static void console_readable(struct ev_handler *h, uint32_t events)
 		console_drop_client(m);
 }
 
-int console_open(struct mvm *m, const char *log_path, int *slave, struct err *err)
+/* emberd's end of the console `fd` (taken), its output to `log_path`: from the start or on. */
+static int console_watch(struct mvm *m, int fd, const char *log_path, bool append)
 {
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	const char *name;
+	int ret;
 
-	*slave = -1;
-	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || !(name = ptsname(master)))
-		goto fail;
-	*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	m->con_log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (*slave < 0 || m->con_log < 0 || fcntl(master, F_SETFL, O_NONBLOCK) < 0)
-		goto fail;
-	m->con_h = (struct ev_handler){ .fd = master, .cb = console_readable };
-	if (evloop_add(&m->d->loop, &m->con_h, EPOLLIN) < 0)
-		goto fail;
+	m->con_log = open(log_path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+			  0600);
+	m->con_h = (struct ev_handler){ .fd = fd, .cb = console_readable };
+	ret = m->con_log < 0 ? -errno : evloop_add(&m->d->loop, &m->con_h, EPOLLIN);
+	if (ret < 0) {
+		close(fd);
+		if (m->con_log >= 0)
+			close(m->con_log);
+		m->con_log = m->con_h.fd = -1;
+	}
+	return ret;
+}
+
+int console_open(struct mvm *m, const char *log_path, int *peer, struct err *err)
+{
+	int sv[2], ret;
+
+	*peer = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_set(err, -errno, "cannot make the VM's console: %s", strerror(errno));
+	ret = fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
+	if (ret < 0)
+		close(sv[0]);
+	else
+		ret = console_watch(m, sv[0], log_path, false);
+	if (ret < 0) {
+		close(sv[1]);
+		return err_set(err, ret, "cannot make the VM's console: %s", strerror(-ret));
+	}
+	*peer = sv[1];
 	return 0;
-fail:
-	err_set(err, -errno, "cannot make the VM's console: %s", strerror(errno));
-	if (*slave >= 0)
-		close(*slave);
-	if (master >= 0)
-		close(master);
-	if (m->con_log >= 0)
-		close(m->con_log);
-	*slave = m->con_log = -1;
-	m->con_h.fd = -1;
-	return -EIO;
+}
+
+int console_reconnect(struct mvm *m, const char *sock, const char *log_path, struct err *err)
+{
+	int fd = unix_connect(sock, SOCK_NONBLOCK), ret;
+
+	ret = fd < 0 ? fd : console_watch(m, fd, log_path, true);
+	return ret < 0 ? err_set(err, ret, "its console socket '%s': %s", sock, strerror(-ret)) : 0;
 }
 
 void console_close(struct mvm *m)
@@ -92,8 +113,8 @@ int console_attach(struct mvm *m, struct client *c, struct err *err)
 	if (m->con_h.fd < 0)
 		return err_set(
 			err, -ENODEV,
-			"VM '%s' has no console here (it is not running, or emberd restarted "
-			"since it started: see its console.log)",
+			"VM '%s' has no console (it is not running, or emberd could not reach "
+			"its console socket: see its console.log and emberd's log)",
 			m->name);
 	if (m->attached)
 		return err_set(err, -EBUSY, "VM '%s': another client has its console", m->name);
@@ -102,7 +123,7 @@ int console_attach(struct mvm *m, struct client *c, struct err *err)
 	return 0;
 }
 
-/* The attached client typed: to the guest (what the pty cannot take now is dropped). */
+/* The attached client typed: to the guest (what the socket cannot take now is dropped). */
 void console_input(struct client *c, const char *data, size_t len)
 {
 	struct mvm *m = c->console;

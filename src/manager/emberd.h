@@ -50,7 +50,7 @@ struct mvm {
 	const char *stop_event;	  /* the event its end gives ("destroyed", "migrated") */
 	uint64_t started_ms;
 	uint64_t log_from;	 /* ember.log's size when this process started */
-	struct ev_handler con_h; /* the console pty's master; fd -1 without one */
+	struct ev_handler con_h; /* emberd's end of the console; fd -1 without one */
 	int con_log;		 /* console.log */
 	struct client *attached; /* the client on the console, if any */
 	struct mvm_job *job;	 /* a migration or snapshot under way */
@@ -115,8 +115,14 @@ int emberd_load_nets(struct emberd *d, struct err *err) __must_check;
 void emberd_autostart_nets(struct emberd *d);
 void emberd_forget_nets(struct emberd *d);
 
-/* A VM's console (console.c): a pty for ember, its output to console.log and a client. */
-int console_open(struct mvm *m, const char *log_path, int *slave, struct err *err) __must_check;
+/*
+ * A VM's console (console.c): a socket pair, one end (*peer) ember's stdin
+ * and stdout, its output to console.log (from its start) and a client.
+ */
+int console_open(struct mvm *m, const char *log_path, int *peer, struct err *err) __must_check;
+/* After emberd restarted: the console back from ember's console socket, its log appended to. */
+int console_reconnect(struct mvm *m, const char *sock, const char *log_path,
+		      struct err *err) __must_check;
 void console_close(struct mvm *m);
 int console_attach(struct mvm *m, struct client *c, struct err *err) __must_check;
 void console_input(struct client *c, const char *data, size_t len);

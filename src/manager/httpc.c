@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,29 +10,24 @@
 
 #include "manager/httpc.h"
 #include "util/file.h"
+#include "util/unixsock.h"
 
 #define REPLY_MAX (1u << 20)
 
 static int httpc_connect(const char *sock, int timeout_s)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_s };
-	int fd;
+	/* Non-blocking: a listener whose backlog is full is busy (-EAGAIN), not waited for. */
+	int fd = unix_connect(sock, SOCK_NONBLOCK);
 
-	if (strlen(sock) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
+		return fd;
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		close(fd);
 		return -errno;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
 	return fd;
 }
 

@@ -2,9 +2,10 @@
  * emberd's state directory:
  *
  *   DIR/vms/NAME.json            a VM's definition
- *   DIR/run/NAME/                while it runs: api.sock, config.json (what
- *                                ember boots from), console.log (its serial
- *                                port), ember.log, state.json (pid, start time)
+ *   DIR/run/NAME/                while it runs: api.sock, console.sock,
+ *                                config.json (what ember boots from),
+ *                                console.log (its serial port), ember.log,
+ *                                state.json (pid, start time)
  *   DIR/snapshots/NAME/SNAP.*    snapshots (.snap and .mem)
  *   DIR/jail/ember/NAME/root     a jailed VM's root while it runs (jail.h)
  *   DIR/events.log               every event, one JSON line each

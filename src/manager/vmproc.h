@@ -26,7 +26,7 @@ typedef int (*vmproc_prepare_fn)(pid_t pid, void *ctx, struct err *err);
 
 /*
  * Starts argv[0] in its own session with stdin `in` and stdout `out` (its
- * console: the slave side of emberd's pty, both) and stderr appended to
+ * console: one end of emberd's socket pair, both) and stderr appended to
  * `log_path`; `prepare` (may be NULL) runs first, and its failure ends the
  * process before it execs.
  */

@@ -64,14 +64,15 @@ static const int sys_api[] = {
 /*
  * The control loop, snapshots (creating a file beside the target, writing
  * it, renaming it over), migration (connecting to the receiver, handing the
- * disks' locks over), then tearing the VM down and ending ember.
+ * disks' locks over), the console socket's clients (accepted, made stdin and
+ * stdout), then tearing the VM down and ending ember.
  */
 static const int sys_main[] = {
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),	SCMP_SYS(ioctl),   SCMP_SYS(unlink),
 	SCMP_SYS(shutdown),   SCMP_SYS(io_uring_enter), SCMP_SYS(fcntl),   SCMP_SYS(openat),
 	SCMP_SYS(ftruncate),  SCMP_SYS(pwrite64),	SCMP_SYS(rename),  SCMP_SYS(renameat),
 	SCMP_SYS(renameat2),  SCMP_SYS(socket),		SCMP_SYS(connect), SCMP_SYS(setsockopt),
-	SCMP_SYS(flock),
+	SCMP_SYS(flock),      SCMP_SYS(accept4),	SCMP_SYS(dup2),
 };
 
 /* ioctl requests, level 2. */

@@ -38,6 +38,24 @@ static int unix_clear_stale(const struct sockaddr_un *a, struct err *err)
 	return unlink(a->sun_path) < 0 ? err_set(err, -errno, "%s", strerror(errno)) : 0;
 }
 
+int unix_connect(const char *path, int flags)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	if (!path[0] || strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+		return fd;
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
 int unix_listen(const char *path, int backlog, mode_t mode, struct err *err)
 {
 	struct sockaddr_un a;

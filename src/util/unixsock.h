@@ -20,4 +20,8 @@
  */
 int unix_listen(const char *path, int backlog, mode_t mode, struct err *err) __must_check;
 
+/* A close-on-exec stream socket (SOCK_NONBLOCK in `flags` if wanted) connected to `path`; or
+ * -errno. */
+int unix_connect(const char *path, int flags) __must_check;
+
 #endif

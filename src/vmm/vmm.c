@@ -37,7 +37,9 @@ struct vmm {
 	struct ev_handler space_h;
 	struct ev_handler ctl_h;
 	struct ev_handler metrics_h; /* a timerfd: a metrics line a minute, as Firecracker */
-	struct vmm_control *ctl;     /* the API's commands; NULL without an API */
+	struct ev_handler consock_h; /* --console-sock: a client arrives */
+	struct consock *consock;
+	struct vmm_control *ctl; /* the API's commands; NULL without an API */
 	const struct vm_config *cfg;
 	struct vm_config *api_cfg; /* API mode: the description the API edits */
 	bool paused;
@@ -84,6 +86,7 @@ static void vmm_read_stdin(struct vmm *c)
 		/* End of input: the guest keeps running, it just gets no more keys. */
 		c->stdin_eof = true;
 		vmm_watch_stdin(c, false);
+		consock_hangup(c->consock); /* a client's: /dev/null until the next */
 		return;
 	}
 	c->pend_off = 0;
@@ -132,6 +135,30 @@ static void vmm_on_space(struct ev_handler *h, uint32_t events)
 	(void)events;
 	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
+	vmm_pump_console(c, false);
+}
+
+/* A client took the console socket: stdin and stdout are its connection from now on. */
+static void vmm_on_console_client(struct ev_handler *h, uint32_t events)
+{
+	struct vmm *c = container_of(h, struct vmm, consock_h);
+	bool watched = c->stdin_watched;
+	int ret;
+
+	(void)events;
+	/* Out of epoll before the dup2: its entry names the old connection's file. */
+	vmm_watch_stdin(c, false);
+	ret = consock_accept(c->consock);
+	if (ret < 0) {
+		if (ret != -EAGAIN)
+			LOG_ONCE(LOG_WARN, "console socket: %s", strerror(-ret));
+		vmm_watch_stdin(c, watched);
+		return;
+	}
+	if (!c->vm || !c->stdin_on)
+		return; /* its input is read once the VM runs (vmm_setup_console) */
+	c->stdin_eof = false;
+	c->stdin_pollable = true;
 	vmm_pump_console(c, false);
 }
 
@@ -235,6 +262,11 @@ static int vmm_setup_loop(struct vmm *c)
 		return ret;
 	c->sig_h = (struct ev_handler){ .fd = c->sigfd, .cb = vmm_on_signal };
 	ret = evloop_add(&c->loop, &c->sig_h, EPOLLIN);
+	if (ret == 0 && c->consock->listen_fd >= 0) {
+		c->consock_h = (struct ev_handler){ .fd = c->consock->listen_fd,
+						    .cb = vmm_on_console_client };
+		ret = evloop_add(&c->loop, &c->consock_h, EPOLLIN);
+	}
 	return ret < 0 ? ret : vmm_setup_metrics_timer(c);
 }
 
@@ -577,13 +609,14 @@ static int vmm_serve_loop(struct vmm *c, bool start_now, struct err *err)
 }
 
 /* Nothing open yet: what vmm_fini() may be called on. */
-static void vmm_init(struct vmm *c)
+static void vmm_init(struct vmm *c, struct consock *con)
 {
 	*c = (struct vmm){ .kvm = { .fd = -1 },
 			   .sigfd = -1,
 			   .loop = { .epfd = -1 },
 			   .metrics_h = { .fd = -1 },
-			   .term = { .fd = -1 } };
+			   .term = { .fd = -1 },
+			   .consock = con };
 }
 
 /* Everything vmm_run() and vmm_serve() made, in reverse. */
@@ -597,13 +630,13 @@ static void vmm_fini(struct vmm *c)
 	kvm_close(&c->kvm);
 }
 
-int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
+int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, struct consock *con, bool start_now,
 	      struct vmm_result *res, struct err *err)
 {
 	struct vmm c;
 	int ret;
 
-	vmm_init(&c);
+	vmm_init(&c, con);
 	c.ctl = ctl;
 	c.cfg = cfg;
 	c.api_cfg = cfg;
@@ -627,12 +660,13 @@ int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
 	return ret;
 }
 
-int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err)
+int vmm_run(const struct vm_config *cfg, struct consock *con, struct vmm_result *res,
+	    struct err *err)
 {
 	struct vmm c;
 	int ret;
 
-	vmm_init(&c);
+	vmm_init(&c, con);
 	memset(res, 0, sizeof(*res));
 	ret = vmm_start(&c, cfg, err);
 	if (ret == 0) {

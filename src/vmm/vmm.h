@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "config/vm_config.h"
+#include "console/sock.h"
 #include "kvm/vm.h"
 #include "util/compiler.h"
 #include "util/err.h"
@@ -20,11 +21,13 @@ struct vmm_result {
 };
 
 /*
- * Boots the VM described by `cfg` and runs it until it stops. Returns 0 once
+ * Boots the VM described by `cfg` and runs it until it stops, its console
+ * on stdin and stdout, and on `con`'s socket when it listens. Returns 0 once
  * the VM ran (see *res for how it ended) or -errno when it could not start
  * (see *err).
  */
-int vmm_run(const struct vm_config *cfg, struct vmm_result *res, struct err *err) __must_check;
+int vmm_run(const struct vm_config *cfg, struct consock *con, struct vmm_result *res,
+	    struct err *err) __must_check;
 
 struct vmm_control;
 
@@ -36,7 +39,7 @@ struct vmm_control;
  * stops. A snapshot load replaces `cfg` with the snapshot's description.
  * Returns as vmm_run(); `ctl` is closed on the way out.
  */
-int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, bool start_now,
+int vmm_serve(struct vm_config *cfg, struct vmm_control *ctl, struct consock *con, bool start_now,
 	      struct vmm_result *res, struct err *err) __must_check;
 
 #endif

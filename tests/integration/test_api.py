@@ -57,6 +57,44 @@ def test_stale_socket_is_replaced_live_one_refused(tmp_path):
         a.close()
 
 
+def test_console_socket_is_private_served_before_boot_and_removed(tmp_path):
+    """--console-sock (an ember extension): made before the API socket, mode 0600, a client
+    taken even before the VM starts, the newest client kept; gone when ember ends."""
+    con = tmp_path / "console.sock"
+    a = EmberAPI(tmp_path, extra=["--console-sock", str(con)])
+    try:
+        assert stat.S_ISSOCK(con.stat().st_mode) and stat.S_IMODE(con.stat().st_mode) == 0o600
+        first, second = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)
+        first.connect(str(con))
+        first.settimeout(10)
+        second.connect(str(con))
+        assert first.recv(16) == b""  # the second client took the console over
+        assert a.get("/")[0] == 200
+        r = run_ember(["--api-sock", tmp_path / "other.sock", "--console-sock", con], timeout=10)
+        assert r.returncode == 1 and r.stderr.strip() == (
+            f"ember: console socket '{con}': another process listens on it"), r.stderr
+        first.close()
+        second.close()
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.wait(10) == 128 + signal.SIGTERM
+        assert not con.exists()
+    finally:
+        a.close()
+
+
+def test_console_socket_path_must_be_usable(tmp_path):
+    path = tmp_path / "not-a-socket"
+    path.write_text("keep me")
+    for args in (["--api-sock", tmp_path / "api.sock"], ["run", "--kernel", GUEST_ELF]):
+        r = run_ember([*args, "--console-sock", path], timeout=10)
+        assert r.returncode == 1 and \
+            f"console socket '{path}': exists and is not a socket" in r.stderr, r.stderr
+        assert path.read_text() == "keep me"
+        assert not (tmp_path / "api.sock").exists()
+    r = run_ember(["--api-sock", tmp_path / "api.sock", "--console-sock"], timeout=10)
+    assert r.returncode == USAGE and "needs a value" in r.stderr
+
+
 def test_a_file_at_the_socket_path_is_refused(tmp_path):
     path = tmp_path / "not-a-socket"
     path.write_text("keep me")

@@ -306,7 +306,7 @@ def test_emberctl_usage_and_unreachable_daemon(emberd, tmp_path):
     assert "--timeout must be" in emberd.ctl("shutdown", "vm1", "--timeout", "0", check=1).stderr
     assert "VM 'vm1' is shut off" in emberd.ctl("migrate", "vm1", "unix:/x", check=1).stderr
     assert emberd.ctl("start", "vm1", "--incoming", check=2).returncode == 2
-    assert "no console here" in emberd.ctl("console", "vm1", check=1).stderr
+    assert "has no console (it is not running" in emberd.ctl("console", "vm1", check=1).stderr
     assert "manages" in subprocess.run([str(EMBERD), "--help"], capture_output=True,
                                        text=True).stderr
 
@@ -954,6 +954,45 @@ def test_bad_networks_are_refused(emberd, tmp_path, doc, message):
     path.write_text(json.dumps(doc))
     assert message in emberd.ctl("net-define", path, check=1).stderr
     assert list((emberd.dir / "networks").iterdir()) == []
+
+
+def console_session(d, typed):
+    """`emberctl console vm1`: types each of `typed`, leaves with Ctrl-]; what it printed."""
+    env = {**os.environ, "EMBER_SOCKET": str(d.sock)}
+    con = subprocess.Popen([str(EMBERCTL), "console", "vm1"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    for line in typed:
+        time.sleep(0.3)
+        con.stdin.write(line)
+        con.stdin.flush()
+    time.sleep(0.5)
+    con.stdin.write(b"\x1d")
+    con.stdin.flush()
+    out, err = con.communicate(timeout=10)
+    assert con.returncode == 0, err
+    return out
+
+
+def test_fake_console_comes_back_after_an_emberd_restart(tmp_path):
+    """ember serves its console on run/NAME/console.sock too: a new emberd connects there,
+    so the console works again and console.log goes on (appended to, not restarted)."""
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    d.ctl("define", definition(tmp_path, test="x"), check=0)
+    d.ctl("start", "vm1", check=0)
+    sock = d.dir / "run" / "vm1" / "console.sock"
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert b"echo: before" in console_session(d, [b"before\n"])
+    d.stop()
+    d = Emberd(tmp_path, extra=["--ember", str(FAKE_EMBER)])
+    try:
+        assert b"echo: after" in console_session(d, [b"after\n"])
+        log = (d.dir / "run" / "vm1" / "console.log").read_bytes()
+        assert b"fake guest console" in log and b"echo: before" in log and \
+            b"echo: after" in log, log
+        d.ctl("destroy", "vm1", check=0)
+        assert not sock.exists()
+    finally:
+        d.stop()
 
 
 def test_fake_console_attach_type_detach(fake, tmp_path):

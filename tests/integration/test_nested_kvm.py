@@ -325,6 +325,18 @@ mgr_daemon() {
 	dpid=$!
 	for i in $(seq 100); do [ -S /tmp/mgr/d.sock ] && break; sleep 0.1; done
 }
+# Three seconds on the ticker's console (to FILE), then Ctrl-].
+mgr_console() {
+	echo "### $1" >> /tmp/manager.out
+	(sleep 3; printf '\\035') | /work/emberctl console ticking > $2 2>&1
+	echo "rc=$?" >> /tmp/manager.out
+}
+# The ticker's numbers in FILE, on one line.
+mgr_ticks() {
+	echo "### $1" >> /tmp/manager.out
+	grep -o "^TICK [0-9]*" $2 | cut -d" " -f2 | tr "\\n" " " >> /tmp/manager.out
+	echo >> /tmp/manager.out
+}
 run_manager() {
 	name=manager
 	mkdir -p /tmp/mgr
@@ -342,15 +354,15 @@ run_manager() {
 	mgr snapshot ticking s1
 	mgr destroy ticking
 	mgr restore ticking s1
-	echo "### console ticking" >> /tmp/manager.out
-	(sleep 3; printf '\\035') | /work/emberctl console ticking > /tmp/con.txt 2>&1
-	echo "rc=$?" >> /tmp/manager.out
-	echo "### console ticks" >> /tmp/manager.out
-	grep -c "^TICK" /tmp/con.txt >> /tmp/manager.out
+	mgr_console "console ticking" /tmp/con.txt
+	mgr_ticks "console ticks" /tmp/con.txt
 	mgr --json list
 	kill $dpid; wait $dpid
 	mgr_daemon
 	mgr --json list --all
+	mgr_console "console after restart" /tmp/con2.txt
+	mgr_ticks "console ticks after restart" /tmp/con2.txt
+	mgr_ticks "console.log ticks" /tmp/mgr/state/run/ticking/console.log
 	kill -9 $(/work/emberctl --json info ticking | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
 	sleep 1
 	mgr --json info ticking
@@ -943,7 +955,15 @@ def test_manager_runs_a_small_fleet(nested):
     assert by["shutdown ticking --timeout 3"][0][0] == \
         "VM 'ticking' did not shut down in time: destroyed", r.explain()
     assert "PASS  /dev/kvm" in by["host-check"][0][0], r.explain()
-    assert int(by["console ticks"][0][0]) >= 10, r.explain()  # 3 s of a 100 ms ticker
+    ticks = [int(t) for t in by["console ticks"][0][0].split()]
+    assert len(ticks) >= 10, r.explain()  # 3 s of a 100 ms ticker
+    # After emberd's restart the console is back (from ember's console socket), the
+    # ticker going on; console.log goes on too (what came while no emberd listened is lost).
+    after = [int(t) for t in by["console ticks after restart"][0][0].split()]
+    assert len(after) >= 10 and after[0] > ticks[-1], r.explain()
+    assert after == list(range(after[0], after[0] + len(after))), r.explain()
+    logged = [int(t) for t in by["console.log ticks"][0][0].split()]
+    assert logged == sorted(set(logged)) and set(ticks + after) <= set(logged), r.explain()
     events = [json.loads(l) for l in r.stdout.split("### events\n")[1].splitlines()
               if l.startswith("{")]
     assert [(e["event"], e["vm"]) for e in events] == [

@@ -6,7 +6,8 @@ vcpuN, and ember's last log line. It runs no guest. Its guest's command line
 may say: ignore-power (the power button does nothing), fail-start (ember's
 start fails), refuse-migration (a receiver refuses it), slow-snapshot (a
 snapshot takes 1.5 s). Its serial console
-echoes the lines it gets.
+echoes the lines it gets; with --console-sock, as ember, a client of that
+socket takes stdin and stdout over.
 
 Migration (PUT /ember/migration/send and /receive, GET /ember/migration)
 goes over a Unix socket in its own made-up stream: the sender sends the VM's
@@ -32,13 +33,61 @@ def log(path, msg):
         f.write(f"2026-01-01T00:00:00.000000Z [fake:main] INFO main: {msg}\n")
 
 
-def console_echo():
+class Console:
+    """stdin and stdout, the console; with a socket, its newest client becomes both, and
+    between clients they are /dev/null (as ember's --console-sock)."""
+
+    def __init__(self, path):
+        self.clients = 0
+        self.arrived = threading.Condition()
+        if path:
+            self.srv = socket.socket(socket.AF_UNIX)
+            old = os.umask(0o177)
+            self.srv.bind(path)
+            os.umask(old)
+            self.srv.listen(4)
+            threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            c, _ = self.srv.accept()
+            with self.arrived:
+                os.dup2(c.fileno(), 0)
+                os.dup2(c.fileno(), 1)
+                c.close()
+                self.clients += 1
+                self.arrived.notify_all()
+
+    def read(self):
+        """The next bytes typed; at a client's end, waits for the next one."""
+        while True:
+            seen = self.clients
+            data = os.read(0, 4096)
+            if data:
+                return data
+            with self.arrived:
+                if not hasattr(self, "srv"):
+                    return b""
+                if self.clients == seen:  # no newer client yet: nothing until one comes
+                    null = os.open("/dev/null", os.O_RDWR)
+                    os.dup2(null, 0)
+                    os.dup2(null, 1)
+                    os.close(null)
+                    self.arrived.wait_for(lambda: self.clients != seen)
+
+
+def console_echo(con):
     """The "guest" on the serial console: says hello, then echoes each line it gets."""
-    sys.stdout.write("fake guest console\n")
-    sys.stdout.flush()
-    for line in sys.stdin:
-        sys.stdout.write(f"echo: {line.strip()}\n")
-        sys.stdout.flush()
+    os.write(1, b"fake guest console\n")
+    pending = b""
+    while data := con.read():
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            try:
+                os.write(1, b"echo: " + line.strip() + b"\n")
+            except BrokenPipeError:
+                pass  # the client just left: lost, as on ember
 
 
 def vcpu_thread(n):
@@ -54,6 +103,7 @@ CHUNK = 1 << 20
 class Fake:
     def __init__(self, args):
         self.args = args
+        self.console = Console(args.console_sock)  # before the API socket, as ember
         self.state = "Not started"
         self.config = {}
         self.migration = {"state": "none"}
@@ -71,7 +121,7 @@ class Fake:
         for n in range((self.config.get("machine-config") or {}).get("vcpu_count", 1)):
             threading.Thread(target=vcpu_thread, args=(n,), daemon=True).start()
         self.state = "Running"
-        threading.Thread(target=console_echo, daemon=True).start()
+        threading.Thread(target=console_echo, args=(self.console,), daemon=True).start()
 
     def progress(self, role, url, state, **figures):
         self.migration = {"state": state, "role": role, "url": url, "elapsed_ms": 0,
@@ -132,6 +182,8 @@ class Fake:
 
     def end(self, reason, status):
         log(self.args.log_path, f"the VM stopped: {reason}")
+        if self.args.console_sock:
+            os.unlink(self.args.console_sock)
         os._exit(status)
 
 
@@ -201,6 +253,7 @@ def main():
     p.add_argument("--log-path", required=True)
     p.add_argument("--level")
     p.add_argument("--config-file")
+    p.add_argument("--console-sock")
     args = p.parse_args()
     fake = Fake(args)
     signal.signal(signal.SIGTERM, lambda *a: fake.end("signal", 128 + 15))
