@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <linux/vhost.h>
@@ -154,6 +156,25 @@ static const int sys_sanitizer[] = {
 	SCMP_SYS(dup2),
 };
 
+/*
+ * futex operations, level 2, for every thread: waits and wakes, not the
+ * priority-inheritance operations (the kernel's most error-prone futex
+ * code, behind CVE-2014-3153; glibc uses them only for PI mutexes, which
+ * ember has none of). The private and realtime-clock flags may come with any.
+ */
+static const unsigned long futex_ops[] = {
+	FUTEX_WAIT,    FUTEX_WAKE,	  FUTEX_REQUEUE,     FUTEX_CMP_REQUEUE,
+	FUTEX_WAKE_OP, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET,
+};
+#define FUTEX_FLAGS (FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+
+/*
+ * fcntl commands, level 2, where a thread may call fcntl at all: the
+ * descriptor and status flags (close-on-exec, non-blocking), no duplicates,
+ * locks, leases, owners or signals.
+ */
+static const unsigned long fcntl_cmds[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
+
 /* Socket families, level 2: migration's Unix or TCP sockets; vsock's Unix ones. */
 static const unsigned long domains_main[] = { AF_UNIX, AF_INET, AF_INET6 };
 static const unsigned long domains_device[] = { AF_UNIX };
@@ -191,7 +212,15 @@ unsigned int seccomp_count(enum sc_role role)
 static bool argument_checked(int sys)
 {
 	return sys == SCMP_SYS(ioctl) || sys == SCMP_SYS(socket) || sys == SCMP_SYS(mmap) ||
-	       sys == SCMP_SYS(mprotect);
+	       sys == SCMP_SYS(mprotect) || sys == SCMP_SYS(futex) || sys == SCMP_SYS(fcntl);
+}
+
+static bool policy_allows(const struct sc_policy *p, int sys)
+{
+	for (unsigned int i = 0; i < p->nsys; i++)
+		if (p->sys[i] == sys)
+			return true;
+	return false;
 }
 
 static int add_all(scmp_filter_ctx ctx, const int *sys, unsigned int n, int level)
@@ -202,6 +231,26 @@ static int add_all(scmp_filter_ctx ctx, const int *sys, unsigned int n, int leve
 		if (level < 2 || !argument_checked(sys[i]))
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sys[i], 0);
 	return ret == -EEXIST ? 0 : ret; /* a call on two lists */
+}
+
+/*
+ * `sys` allowed when argument `arg`, its bits in `mask` (all 32 of an int
+ * argument when 0; the kernel ignores the upper half), is one of `values`.
+ */
+static int add_masked_values(scmp_filter_ctx ctx, int sys, unsigned int arg, unsigned long mask,
+			     const unsigned long *values, unsigned int n)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < n && ret == 0; i++) {
+		struct scmp_arg_cmp cmp = { .arg = arg,
+					    .op = SCMP_CMP_MASKED_EQ,
+					    .datum_a = mask ? mask : 0xffffffffUL,
+					    .datum_b = values[i] };
+
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, sys, 1, &cmp);
+	}
+	return ret;
 }
 
 /* `sys` allowed when argument `arg` is one of `values`. */
@@ -220,8 +269,9 @@ static int add_values(scmp_filter_ctx ctx, int sys, unsigned int arg, const unsi
 
 /*
  * Level 2: ioctl for the listed requests only, socket for the listed
- * families only, and no executable memory: mmap and mprotect without
- * PROT_EXEC, so a thread taken over cannot make code of its data.
+ * families only, futex and fcntl for the listed operations only, and no
+ * executable memory: mmap and mprotect without PROT_EXEC, so a thread taken
+ * over cannot make code of its data.
  */
 static int add_arg_rules(scmp_filter_ctx ctx, const struct sc_policy *p)
 {
@@ -232,6 +282,11 @@ static int add_arg_rules(scmp_filter_ctx ctx, const struct sc_policy *p)
 
 	if (ret == 0)
 		ret = add_values(ctx, SCMP_SYS(socket), 0, p->domains, p->ndomains);
+	if (ret == 0)
+		ret = add_masked_values(ctx, SCMP_SYS(futex), 1, 0xffffffffUL & ~FUTEX_FLAGS,
+					LIST(futex_ops));
+	if (ret == 0 && policy_allows(p, SCMP_SYS(fcntl)))
+		ret = add_masked_values(ctx, SCMP_SYS(fcntl), 1, 0, LIST(fcntl_cmds));
 	if (ret == 0)
 		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, &no_exec);
 	if (ret == 0)

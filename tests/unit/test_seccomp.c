@@ -1,11 +1,12 @@
 /*
  * The per-thread filters, each in a child process: an allowed call goes
  * through, a call off the list kills the process with SIGSYS, and at level
- * 2 so does an ioctl request or a socket family off the list, or memory
- * mapped or made executable.
+ * 2 so does an ioctl request, a socket family, a futex operation or an
+ * fcntl command off the list, or memory mapped or made executable.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/kvm.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -35,7 +36,17 @@ enum probe {
 	PROBE_UNIX_SOCKET,
 	PROBE_INET_SOCKET,
 	PROBE_NETLINK_SOCKET,
+	PROBE_FUTEX_WAKE,
+	PROBE_FUTEX_WAIT_TIMED,
+	PROBE_FUTEX_LOCK_PI,
+	PROBE_FUTEX_HIGH_BITS,
+	PROBE_FCNTL_FLAGS,
+	PROBE_FCNTL_DUPFD,
+	PROBE_FCNTL_LOCK,
 };
+
+/* A futex word nobody waits on; a wait on it with the wrong value returns at once. */
+static uint32_t futex_word = 1;
 
 /* The call a probe makes (its result does not matter: only whether the filter lets it by). */
 static void probe(enum probe p, int fd)
@@ -72,6 +83,29 @@ static void probe(enum probe p, int fd)
 		break;
 	case PROBE_NETLINK_SOCKET:
 		syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0);
+		break;
+	case PROBE_FUTEX_WAKE:
+		syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		break;
+	case PROBE_FUTEX_WAIT_TIMED: /* as glibc's pthread_join: shared, bitset, realtime */
+		syscall(SYS_futex, &futex_word, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, 0, NULL,
+			NULL, FUTEX_BITSET_MATCH_ANY);
+		break;
+	case PROBE_FUTEX_LOCK_PI:
+		syscall(SYS_futex, &futex_word, FUTEX_TRYLOCK_PI_PRIVATE, 0, NULL, NULL, 0);
+		break;
+	case PROBE_FUTEX_HIGH_BITS: /* the kernel reads an int: the upper half is no operation */
+		syscall(SYS_futex, &futex_word, (1UL << 32) | FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		break;
+	case PROBE_FCNTL_FLAGS:
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+		break;
+	case PROBE_FCNTL_DUPFD:
+		fcntl(fd, F_DUPFD_CLOEXEC, 100);
+		break;
+	case PROBE_FCNTL_LOCK:
+		fcntl(fd, F_SETLK, &(struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET });
 		break;
 	}
 }
@@ -158,6 +192,29 @@ static void test_level_two_filters_socket_families(void **state)
 	assert_true(survives(SC_DEVICE, 1, PROBE_INET_SOCKET));
 }
 
+static void test_level_two_filters_futex_operations(void **state)
+{
+	for (int role = 0; role < SC_ROLES; role++) {
+		assert_true(survives(role, 2, PROBE_FUTEX_WAKE));
+		assert_true(survives(role, 2, PROBE_FUTEX_WAIT_TIMED));
+		assert_true(survives(role, 2, PROBE_FUTEX_HIGH_BITS));
+		assert_true(killed_by_sigsys(run_filtered(role, 2, PROBE_FUTEX_LOCK_PI)));
+	}
+	assert_true(survives(SC_VCPU, 1, PROBE_FUTEX_LOCK_PI));
+}
+
+static void test_level_two_filters_fcntl_commands(void **state)
+{
+	/* The API thread (libmicrohttpd) and the main thread set flags; nothing else. */
+	assert_true(survives(SC_API, 2, PROBE_FCNTL_FLAGS));
+	assert_true(survives(SC_MAIN, 2, PROBE_FCNTL_FLAGS));
+	assert_true(killed_by_sigsys(run_filtered(SC_API, 2, PROBE_FCNTL_DUPFD)));
+	assert_true(killed_by_sigsys(run_filtered(SC_MAIN, 2, PROBE_FCNTL_LOCK)));
+	assert_true(killed_by_sigsys(run_filtered(SC_VCPU, 2, PROBE_FCNTL_FLAGS)));
+	assert_true(killed_by_sigsys(run_filtered(SC_DEVICE, 2, PROBE_FCNTL_FLAGS)));
+	assert_true(survives(SC_MAIN, 1, PROBE_FCNTL_LOCK));
+}
+
 static void test_level_zero_filters_nothing(void **state)
 {
 	int st = run_filtered(SC_DEVICE, 0, PROBE_FORBIDDEN);
@@ -172,6 +229,8 @@ int main(void)
 		cmocka_unit_test(test_level_two_filters_ioctl_requests),
 		cmocka_unit_test(test_level_two_allows_no_executable_memory),
 		cmocka_unit_test(test_level_two_filters_socket_families),
+		cmocka_unit_test(test_level_two_filters_futex_operations),
+		cmocka_unit_test(test_level_two_filters_fcntl_commands),
 		cmocka_unit_test(test_level_zero_filters_nothing),
 	};
 
