@@ -64,21 +64,22 @@ class GuestRun:
                 f"--- serial ---\n{self.stdout}\n--- stderr ---\n{self.stderr}")
 
 
-def run_ember(args, input=None, timeout=60):
-    """Runs `ember ARGS...`; the serial console is stdout."""
+def run_ember(args, input=None, timeout=60, prefix=()):
+    """Runs `ember ARGS...` (behind PREFIX, such as `ip netns exec NS`); the serial console
+    is stdout."""
     start = time.monotonic()
-    proc = subprocess.run([str(EMBER), *map(str, args)], input=input, capture_output=True,
-                          timeout=timeout, text=True, errors="replace")
+    proc = subprocess.run([*prefix, str(EMBER), *map(str, args)], input=input,
+                          capture_output=True, timeout=timeout, text=True, errors="replace")
     return GuestRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
 def boot_guest(tests, kernel=GUEST_ELF, cpus=1, memory=64, exit="reset", extra_cmdline="",
-               extra_args=(), input=None, timeout=60):
+               extra_args=(), input=None, timeout=60, prefix=()):
     """Boots the test guest with `test=TESTS` and returns what happened."""
     cmdline = f"test={tests} exit={exit} {extra_cmdline}".strip()
     args = ["run", "--kernel", kernel, "--cpus", cpus, "--memory", memory,
             "--cmdline", cmdline, *extra_args]
-    return run_ember(args, input=input, timeout=timeout)
+    return run_ember(args, input=input, timeout=timeout, prefix=prefix)
 
 
 # Disk images for the guest's virtio-blk test (tests/guest/README.md).
@@ -498,8 +499,8 @@ class EmberAPI:
 HOSTILE_CASES = ["outside_ram", "after_outside_ram", "wraps_around", "huge_length",
                  "after_huge_length", "queue_size_3", "queue_size_over_max", "queue_size_0",
                  "early_notify", "after_early_notify", "config_out_of_range", "notify_flood",
-                 "after_notify_flood", "reset_in_flight", "i8042_flood", "cmos_flood",
-                 "canary"]
+                 "after_notify_flood", "reset_in_flight", "net_reset_in_flight",
+                 "vsock_reset_in_flight", "i8042_flood", "cmos_flood", "canary"]
 
 
 def check_hostile_run(r):

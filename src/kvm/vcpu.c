@@ -90,13 +90,31 @@ void vcpu_destroy(struct vcpu *v)
 	free(v);
 }
 
+/*
+ * An I/O or MMIO exit is complete only once KVM_RUN is entered again
+ * (api.rst, the note after KVM_EXIT_IO...): until then the registers stand
+ * before the instruction, and a snapshot or a migration taken meanwhile
+ * would replay it (a byte written to the UART twice, a value read lost).
+ * Entered with immediate_exit set, KVM finishes the access and returns at
+ * once, running no guest code.
+ */
+static void vcpu_complete_pending(struct vcpu *v)
+{
+	v->run->immediate_exit = 1;
+	if (ioctl(v->fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN)
+		log_warn("vcpu%u: completing its last exit: %s", v->id, strerror(errno));
+	v->run->immediate_exit = 0;
+}
+
 static void vcpu_loop(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
 	while (vm_stop_reason(vm) == VM_RUNNING) {
-		if (atomic_load(&vm->pause_wanted))
+		if (atomic_load(&vm->pause_wanted)) {
+			vcpu_complete_pending(v);
 			vm_vcpu_park(vm);
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;

@@ -45,8 +45,11 @@ static const int sys_common[] = {
 	SCMP_SYS(getrandom),
 };
 
-/* vCPU exits reach devices: interrupts, tap offloads and vhost on activation, resets. */
-static const int sys_vcpu[] = { SCMP_SYS(ioctl), SCMP_SYS(io_uring_enter) };
+/*
+ * vCPU exits reach devices: interrupts, tap offloads and vhost on activation,
+ * resets; the UART waits a little (poll) for a full non-blocking terminal.
+ */
+static const int sys_vcpu[] = { SCMP_SYS(ioctl), SCMP_SYS(io_uring_enter), SCMP_SYS(poll) };
 
 /* Queues, backends (io_uring, tap, vsock's Unix sockets), timers, entropy. */
 static const int sys_device[] = {
@@ -74,7 +77,8 @@ static const int sys_main[] = {
 	SCMP_SYS(shutdown),   SCMP_SYS(io_uring_enter), SCMP_SYS(fcntl),   SCMP_SYS(openat),
 	SCMP_SYS(ftruncate),  SCMP_SYS(pwrite64),	SCMP_SYS(rename),  SCMP_SYS(renameat),
 	SCMP_SYS(renameat2),  SCMP_SYS(socket),		SCMP_SYS(connect), SCMP_SYS(setsockopt),
-	SCMP_SYS(flock),      SCMP_SYS(accept4),	SCMP_SYS(dup2),
+	SCMP_SYS(flock),      SCMP_SYS(accept4),	SCMP_SYS(dup2),	   SCMP_SYS(poll),
+	SCMP_SYS(getsockopt),
 };
 
 /* ioctl requests, level 2. */

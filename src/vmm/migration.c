@@ -106,32 +106,69 @@ static int parse_url(const char *url, struct mig_addr *a, struct err *err)
 	return 0;
 }
 
-static void set_timeouts(int fd)
+/*
+ * Until `l->fd` is ready for `events`, within `timeout_ms`: 0, -ETIMEDOUT,
+ * or -EINTR once a stop signal is pending (it stays pending for the main
+ * loop to take). Every wait of a migration is one of these: the sockets
+ * are non-blocking.
+ */
+static int mig_wait(const struct migration_link *l, short events, int timeout_ms)
 {
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	struct pollfd p[2] = { { .fd = l->fd, .events = events },
+			       { .fd = l->stop_fd, .events = POLLIN } };
+	int n;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	do
+		n = poll(p, l->stop_fd >= 0 ? 2 : 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (p[1].revents)
+		return -EINTR;
+	return n == 0 ? -ETIMEDOUT : 0;
 }
 
-static int mig_connect(const char *url, struct err *err)
+/* Whether a stop signal is pending (the migration is to give up). */
+static bool mig_stopping(int stop_fd)
 {
+	struct pollfd p = { .fd = stop_fd, .events = POLLIN };
+
+	return stop_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+static const char *mig_strerror(int ret)
+{
+	return ret == -EINTR ? "ember is stopping (a signal came)" : strerror(-ret);
+}
+
+/* A non-blocking connection to `url` (within IO_TIMEOUT_S), or -errno. */
+static int mig_connect(const char *url, int stop_fd, struct err *err)
+{
+	struct migration_link l = { .stop_fd = stop_fd };
 	struct mig_addr a;
-	int fd, ret = parse_url(url, &a, err);
+	socklen_t len = sizeof(int);
+	int soerr = 0, ret = parse_url(url, &a, err);
 
 	if (ret < 0)
 		return ret;
-	fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	l.fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (l.fd < 0)
 		return err_set(err, -errno, "migration: socket: %s", strerror(errno));
-	set_timeouts(fd);
-	if (connect(fd, (struct sockaddr *)&a.sa, a.len) < 0) {
-		ret = err_set(err, -errno, "migration: cannot reach '%s': %s", url,
-			      strerror(errno));
-		close(fd);
-		return ret;
+	ret = connect(l.fd, (struct sockaddr *)&a.sa, a.len) == 0 ? 0 : -errno;
+	if (ret == -EINPROGRESS) { /* TCP: done when writable, its outcome in SO_ERROR */
+		ret = mig_wait(&l, POLLOUT, IO_TIMEOUT_S * 1000);
+		if (ret == 0 && getsockopt(l.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+			ret = -errno;
+		if (ret == 0)
+			ret = -soerr;
 	}
-	return fd;
+	if (ret < 0) {
+		close(l.fd);
+		/* A Unix listener with a full backlog: busy with another sender. */
+		return err_set(err, ret, "migration: cannot reach '%s': %s", url,
+			       ret == -EAGAIN ? "it is busy" : mig_strerror(ret));
+	}
+	return l.fd;
 }
 
 static int mig_listen(const struct mig_addr *a, const char *url, struct err *err)
@@ -155,46 +192,50 @@ static int mig_listen(const struct mig_addr *a, const char *url, struct err *err
 }
 
 /* One sender, within `timeout_s`; the listening socket (and its file) go at once. */
-static int mig_accept(const char *url, unsigned int timeout_s, struct err *err)
+static int mig_accept(const char *url, unsigned int timeout_s, int stop_fd, struct err *err)
 {
+	struct migration_link l = { .stop_fd = stop_fd };
 	struct mig_addr a;
-	struct pollfd p = { .events = POLLIN };
-	int fd, ret = parse_url(url, &a, err);
+	int fd = -1, ret = parse_url(url, &a, err);
 
 	if (ret < 0)
 		return ret;
-	p.fd = mig_listen(&a, url, err);
-	if (p.fd < 0)
-		return p.fd;
-	ret = poll(&p, 1, (int)MIN(timeout_s, 86400u) * 1000);
-	fd = ret > 0 ? accept4(p.fd, NULL, NULL, SOCK_CLOEXEC) : -1;
-	if (fd < 0)
-		ret = ret == 0
-			      ? err_set(err, -ETIMEDOUT,
-					"migration: no sender came to '%s' in %u s", url, timeout_s)
-			      : err_set(err, -errno, "migration: accept: %s", strerror(errno));
-	close(p.fd);
+	l.fd = mig_listen(&a, url, err);
+	if (l.fd < 0)
+		return l.fd;
+	ret = mig_wait(&l, POLLIN, (int)MIN(timeout_s, 86400u) * 1000);
+	if (ret == 0) {
+		fd = accept4(l.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		ret = fd < 0 ? -errno : 0;
+	}
+	if (ret == -ETIMEDOUT)
+		err_set(err, ret, "migration: no sender came to '%s' in %u s", url, timeout_s);
+	else if (ret < 0)
+		err_set(err, ret, "migration: waiting for a sender: %s", mig_strerror(ret));
+	close(l.fd);
 	if (a.unix_path)
 		unlink(a.unix_path);
-	if (fd < 0)
-		return ret;
-	/* The listener was non-blocking; the connection must not be. */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	set_timeouts(fd);
-	return fd;
+	return ret < 0 ? ret : fd;
 }
 
 /* --- the stream ----------------------------------------------------------- */
 
-static int send_iov(int fd, struct iovec *iov, int n)
+static int send_iov(const struct migration_link *l, struct iovec *iov, int n)
 {
 	while (n > 0) {
-		ssize_t w = writev(fd, iov, n);
+		ssize_t w = writev(l->fd, iov, n);
+		int ret;
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (w < 0 && errno != EAGAIN)
+			return -errno;
+		if (w < 0) {
+			ret = mig_wait(l, POLLOUT, IO_TIMEOUT_S * 1000);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		while (n > 0 && (size_t)w >= iov->iov_len) {
 			w -= (ssize_t)iov->iov_len;
 			iov++;
@@ -208,25 +249,33 @@ static int send_iov(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-static int send_msg(int fd, uint32_t type, const void *a, size_t alen, const void *b, size_t blen)
+static int send_msg(const struct migration_link *l, uint32_t type, const void *a, size_t alen,
+		    const void *b, size_t blen)
 {
 	struct mig_hdr h = { .type = type, .len = alen + blen };
 	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen } };
 
-	return send_iov(fd, iov, 3);
+	return send_iov(l, iov, 3);
 }
 
-static int recv_all(int fd, void *buf, size_t len)
+static int recv_all(const struct migration_link *l, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t r = read(fd, p, len);
+		ssize_t r = read(l->fd, p, len);
+		int ret;
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (r < 0 && errno != EAGAIN)
+			return -errno;
+		if (r < 0) {
+			ret = mig_wait(l, POLLIN, IO_TIMEOUT_S * 1000);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		if (r == 0)
 			return -ECONNRESET;
 		p += r;
@@ -245,8 +294,8 @@ static bool bit(const uint64_t *bm, uint64_t i)
  * RUN_PAGES; `skip_zero` leaves out pages that are zero (the receiver's RAM
  * starts zeroed, so only the first copy may skip them).
  */
-static int send_pages(int fd, const struct vm *vm, const uint64_t *bm, bool skip_zero,
-		      _Atomic uint64_t *bytes)
+static int send_pages(const struct migration_link *l, const struct vm *vm, const uint64_t *bm,
+		      bool skip_zero, _Atomic uint64_t *bytes)
 {
 	const uint8_t *ram = vm->ram;
 	uint64_t pages = vm->ram_size / PAGE, i = 0;
@@ -264,7 +313,7 @@ static int send_pages(int fd, const struct vm *vm, const uint64_t *bm, bool skip
 			i++;
 		if (i == first)
 			continue;
-		ret = send_msg(fd, MIG_PAGES, &first, sizeof(first), ram + first * PAGE,
+		ret = send_msg(l, MIG_PAGES, &first, sizeof(first), ram + first * PAGE,
 			       (i - first) * PAGE);
 		if (ret < 0)
 			return ret;
@@ -284,7 +333,7 @@ static uint64_t count_bits(const uint64_t *bm, uint64_t words)
 
 /* --- sending --------------------------------------------------------------- */
 
-static int send_start(int fd, const struct vm_config *cfg)
+static int send_start(const struct migration_link *l, const struct vm_config *cfg)
 {
 	struct mig_hello hello = { .version = MIG_VERSION, .arch = SNAP_ARCH_X86_64 };
 	char *desc = snapshot_description(cfg);
@@ -293,21 +342,21 @@ static int send_start(int fd, const struct vm_config *cfg)
 	if (!desc)
 		return -ENOMEM;
 	memcpy(hello.magic, MIG_MAGIC, sizeof(hello.magic));
-	ret = send_msg(fd, MIG_HELLO, &hello, sizeof(hello), NULL, 0);
+	ret = send_msg(l, MIG_HELLO, &hello, sizeof(hello), NULL, 0);
 	if (ret == 0)
-		ret = send_msg(fd, MIG_CONFIG, desc, strlen(desc), NULL, 0);
+		ret = send_msg(l, MIG_CONFIG, desc, strlen(desc), NULL, 0);
 	free(desc);
 	return ret;
 }
 
 /* Copy rounds while the guest runs, until few pages are left written (kept in `bm`). */
-static int send_rounds(int fd, struct vm *vm, uint64_t *bm, uint64_t words,
+static int send_rounds(const struct migration_link *l, struct vm *vm, uint64_t *bm, uint64_t words,
 		       struct migration_stats *st, struct err *err)
 {
 	int ret;
 
 	st->phase = MIG_PHASE_COPYING;
-	ret = send_pages(fd, vm, NULL, true, &st->bytes);
+	ret = send_pages(l, vm, NULL, true, &st->bytes);
 	while (ret == 0) {
 		memset(bm, 0, words * sizeof(*bm));
 		ret = vm_dirty_log_take(vm, bm, err);
@@ -317,24 +366,25 @@ static int send_rounds(int fd, struct vm *vm, uint64_t *bm, uint64_t words,
 		st->dirty_pages = count_bits(bm, words);
 		if (st->dirty_pages <= STOP_PAGES || st->rounds >= MAX_ROUNDS)
 			return 0;
-		ret = send_pages(fd, vm, bm, false, &st->bytes);
+		/* A fast link never waits, so look between rounds too. */
+		ret = mig_stopping(l->stop_fd) ? -EINTR : send_pages(l, vm, bm, false, &st->bytes);
 	}
-	return err_set(err, ret, "migration: sending memory: %s", strerror(-ret));
+	return err_set(err, ret, "migration: sending memory: %s", mig_strerror(ret));
 }
 
-static int wait_ack(int fd, struct err *err)
+static int wait_ack(const struct migration_link *l, struct err *err)
 {
 	struct mig_hdr h;
 	char msg[257] = { 0 };
 	uint32_t status;
-	int ret = recv_all(fd, &h, sizeof(h));
+	int ret = recv_all(l, &h, sizeof(h));
 
 	if (ret == 0 && (h.type != MIG_ACK || h.len < sizeof(status) || h.len > 4 + 256))
 		ret = -EPROTO;
 	if (ret == 0)
-		ret = recv_all(fd, &status, sizeof(status));
+		ret = recv_all(l, &status, sizeof(status));
 	if (ret == 0)
-		ret = recv_all(fd, msg, h.len - sizeof(status));
+		ret = recv_all(l, msg, h.len - sizeof(status));
 	if (ret < 0)
 		return err_set(err, ret, "migration: no answer from the receiver: %s",
 			       strerror(-ret));
@@ -345,8 +395,8 @@ static int wait_ack(int fd, struct err *err)
 }
 
 /* With the VM paused: the state, the last pages, and the receiver's word. */
-static int send_final(int fd, struct vm *vm, const struct vm_config *cfg, uint64_t *bm,
-		      uint64_t words, struct migration_stats *st, struct err *err)
+static int send_final(const struct migration_link *l, struct vm *vm, const struct vm_config *cfg,
+		      uint64_t *bm, uint64_t words, struct migration_stats *st, struct err *err)
 {
 	struct snapw w;
 	uint8_t *image = NULL;
@@ -364,19 +414,23 @@ static int send_final(int fd, struct vm *vm, const struct vm_config *cfg, uint64
 	if (ret < 0)
 		return ret;
 	st->last_pages = count_bits(bm, words);
-	ret = send_pages(fd, vm, bm, false, &st->bytes);
+	ret = send_pages(l, vm, bm, false, &st->bytes);
 	if (ret == 0)
-		ret = send_msg(fd, MIG_STATE, image, len, NULL, 0);
+		ret = send_msg(l, MIG_STATE, image, len, NULL, 0);
 	if (ret == 0)
-		ret = send_msg(fd, MIG_DONE, NULL, 0, NULL, 0);
+		ret = send_msg(l, MIG_DONE, NULL, 0, NULL, 0);
 	free(image);
 	if (ret < 0)
 		return err_set(err, ret, "migration: sending the last of the VM: %s",
-			       strerror(-ret));
-	return wait_ack(fd, err);
+			       mig_strerror(ret));
+	/*
+	 * The receiver may be starting the VM already: only its answer says
+	 * where the VM runs now, so a stop signal waits for it.
+	 */
+	return wait_ack(&(struct migration_link){ .fd = l->fd, .stop_fd = -1 }, err);
 }
 
-static int send_paused(int fd, struct vm *vm, const struct vm_config *cfg,
+static int send_paused(const struct migration_link *l, struct vm *vm, const struct vm_config *cfg,
 		       const struct migration_vm_ops *ops, uint64_t *bm, uint64_t words,
 		       struct migration_stats *st, struct err *err)
 {
@@ -390,7 +444,7 @@ static int send_paused(int fd, struct vm *vm, const struct vm_config *cfg,
 	if (ret < 0)
 		err_set(err, ret, "migration: cannot let go of the disks: %s", strerror(-ret));
 	if (ret == 0)
-		ret = send_final(fd, vm, cfg, bm, words, st, err);
+		ret = send_final(l, vm, cfg, bm, words, st, err);
 	st->downtime_ms = (monotonic_ns() - t) / 1000000;
 	if (ret == 0)
 		return 0;
@@ -406,25 +460,26 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 {
 	uint64_t t0 = monotonic_ns(), words = (vm->ram_size / PAGE + 63) / 64;
 	uint64_t *bm = calloc(words, sizeof(*bm));
-	int fd, ret;
+	struct migration_link l = { .stop_fd = ops->stop_fd };
+	int ret;
 
 	st->ram_bytes = vm->ram_size;
 	if (!bm)
 		return err_set(err, -ENOMEM, "out of memory");
-	fd = mig_connect(url, err);
-	ret = fd < 0 ? fd : send_start(fd, cfg);
-	if (ret < 0 && fd >= 0)
-		err_set(err, ret, "migration: %s", strerror(-ret));
+	l.fd = mig_connect(url, l.stop_fd, err);
+	ret = l.fd < 0 ? l.fd : send_start(&l, cfg);
+	if (ret < 0 && l.fd >= 0)
+		err_set(err, ret, "migration: %s", mig_strerror(ret));
 	if (ret == 0)
 		ret = vm_dirty_log_start(vm, err);
 	if (ret == 0) {
-		ret = send_rounds(fd, vm, bm, words, st, err);
+		ret = send_rounds(&l, vm, bm, words, st, err);
 		if (ret == 0)
-			ret = send_paused(fd, vm, cfg, ops, bm, words, st, err);
+			ret = send_paused(&l, vm, cfg, ops, bm, words, st, err);
 		vm_dirty_log_stop(vm);
 	}
-	if (fd >= 0)
-		close(fd);
+	if (l.fd >= 0)
+		close(l.fd);
 	free(bm);
 	st->total_ms = (monotonic_ns() - t0) / 1000000;
 	st->phase = MIG_PHASE_ENDED;
@@ -433,12 +488,12 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 
 /* --- receiving ------------------------------------------------------------- */
 
-static int recv_hdr(int fd, struct mig_hdr *h, struct err *err)
+static int recv_hdr(const struct migration_link *l, struct mig_hdr *h, struct err *err)
 {
-	int ret = recv_all(fd, h, sizeof(*h));
+	int ret = recv_all(l, h, sizeof(*h));
 
 	if (ret < 0)
-		return err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+		return err_set(err, ret, "migration: the stream broke: %s", mig_strerror(ret));
 	if (h->zero != 0)
 		return err_set(err, -EPROTO, "migration: malformed message header");
 	return 0;
@@ -448,15 +503,15 @@ static int recv_hello(struct migration_incoming *in, struct err *err)
 {
 	struct mig_hdr h;
 	struct mig_hello hello;
-	int ret = recv_hdr(in->fd, &h, err);
+	int ret = recv_hdr(&in->link, &h, err);
 
 	if (ret < 0)
 		return ret;
 	if (h.type != MIG_HELLO || h.len != sizeof(hello))
 		return err_set(err, -EPROTO, "migration: the sender is not an ember");
-	ret = recv_all(in->fd, &hello, sizeof(hello));
+	ret = recv_all(&in->link, &hello, sizeof(hello));
 	if (ret < 0)
-		return err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+		return err_set(err, ret, "migration: the stream broke: %s", mig_strerror(ret));
 	if (memcmp(hello.magic, MIG_MAGIC, sizeof(hello.magic)) != 0)
 		return err_set(err, -EPROTO, "migration: the sender is not an ember");
 	if (hello.version != MIG_VERSION || hello.arch != SNAP_ARCH_X86_64)
@@ -472,7 +527,7 @@ static int recv_config(struct migration_incoming *in, struct err *err)
 {
 	struct mig_hdr h;
 	char *text;
-	int ret = recv_hdr(in->fd, &h, err);
+	int ret = recv_hdr(&in->link, &h, err);
 
 	if (ret < 0)
 		return ret;
@@ -481,9 +536,9 @@ static int recv_config(struct migration_incoming *in, struct err *err)
 	text = malloc(h.len);
 	if (!text)
 		return err_set(err, -ENOMEM, "out of memory");
-	ret = recv_all(in->fd, text, h.len);
+	ret = recv_all(&in->link, text, h.len);
 	if (ret < 0)
-		err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+		err_set(err, ret, "migration: the stream broke: %s", mig_strerror(ret));
 	else
 		ret = snapshot_parse_description(text, h.len, &in->cfg, err);
 	free(text);
@@ -499,15 +554,16 @@ static int recv_pages(struct migration_incoming *in, uint64_t len, struct migrat
 	if (len < sizeof(first) + PAGE || (len - sizeof(first)) % PAGE ||
 	    (len - sizeof(first)) / PAGE > RUN_PAGES)
 		return err_set(err, -EPROTO, "migration: malformed pages message");
-	ret = recv_all(in->fd, &first, sizeof(first));
+	ret = recv_all(&in->link, &first, sizeof(first));
 	n = (len - sizeof(first)) / PAGE;
 	if (ret == 0 && (first >= pages || n > pages - first))
 		return err_set(err, -EPROTO, "migration: pages beyond the VM's RAM");
 	if (ret == 0)
-		ret = recv_all(in->fd, (uint8_t *)in->ram.hva + first * PAGE, n * PAGE);
+		ret = recv_all(&in->link, (uint8_t *)in->ram.hva + first * PAGE, n * PAGE);
 	if (ret == 0)
 		st->bytes += n * PAGE;
-	return ret < 0 ? err_set(err, ret, "migration: the stream broke: %s", strerror(-ret)) : 0;
+	return ret < 0 ? err_set(err, ret, "migration: the stream broke: %s", mig_strerror(ret))
+		       : 0;
 }
 
 static int recv_state(struct migration_incoming *in, uint64_t len, struct err *err)
@@ -522,9 +578,9 @@ static int recv_state(struct migration_incoming *in, uint64_t len, struct err *e
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return err_set(err, -ENOMEM, "out of memory");
-	ret = recv_all(in->fd, buf, len);
+	ret = recv_all(&in->link, buf, len);
 	if (ret < 0)
-		err_set(err, ret, "migration: the stream broke: %s", strerror(-ret));
+		err_set(err, ret, "migration: the stream broke: %s", mig_strerror(ret));
 	else
 		ret = snapr_parse(&in->state, buf, len, err);
 	free(buf);
@@ -535,7 +591,7 @@ static int recv_body(struct migration_incoming *in, struct migration_stats *st, 
 {
 	for (;;) {
 		struct mig_hdr h;
-		int ret = recv_hdr(in->fd, &h, err);
+		int ret = recv_hdr(&in->link, &h, err);
 
 		if (ret < 0)
 			return ret;
@@ -554,17 +610,17 @@ static int recv_body(struct migration_incoming *in, struct migration_stats *st, 
 	}
 }
 
-int migration_receive(const char *url, unsigned int timeout_s, struct migration_incoming *in,
-		      struct migration_stats *st, struct err *err)
+int migration_receive(const char *url, unsigned int timeout_s, int stop_fd,
+		      struct migration_incoming *in, struct migration_stats *st, struct err *err)
 {
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
-	*in = (struct migration_incoming){ .fd = -1 };
+	*in = (struct migration_incoming){ .link = { .fd = -1, .stop_fd = stop_fd } };
 	vm_config_init(&in->cfg);
 	st->phase = MIG_PHASE_LISTENING;
-	in->fd = mig_accept(url, timeout_s, err);
-	ret = in->fd < 0 ? in->fd : 0;
+	in->link.fd = mig_accept(url, timeout_s, stop_fd, err);
+	ret = in->link.fd < 0 ? in->link.fd : 0;
 	st->phase = MIG_PHASE_COPYING;
 	if (ret == 0)
 		ret = recv_hello(in, err);
@@ -583,17 +639,20 @@ void migration_answer(struct migration_incoming *in, int status, const char *msg
 {
 	uint32_t code = (uint32_t)(status < 0 ? -status : status);
 	size_t len = msg ? MIN(strlen(msg), 256u) : 0;
+	/* The sender waits for this even when a stop signal came: it decides where the VM runs. */
+	struct migration_link l = { .fd = in->link.fd, .stop_fd = -1 };
+	int ret = l.fd >= 0 ? send_msg(&l, MIG_ACK, &code, sizeof(code), msg, len) : 0;
 
-	if (in->fd >= 0 && send_msg(in->fd, MIG_ACK, &code, sizeof(code), msg, len) < 0)
-		log_warn("migration: cannot answer the sender: %s", strerror(errno));
+	if (ret < 0)
+		log_warn("migration: cannot answer the sender: %s", strerror(-ret));
 }
 
 void migration_incoming_fini(struct migration_incoming *in)
 {
-	if (in->fd >= 0)
-		close(in->fd);
+	if (in->link.fd >= 0)
+		close(in->link.fd);
 	vm_ram_free(&in->ram);
 	snapr_fini(&in->state);
 	vm_config_fini(&in->cfg);
-	in->fd = -1;
+	in->link.fd = -1;
 }

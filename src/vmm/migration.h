@@ -49,6 +49,16 @@ struct migration_stats {
 	_Atomic uint64_t downtime_ms; /* from the pause to the receiver's answer */
 };
 
+/*
+ * A migration's connection, and an fd that ends every wait on it once
+ * readable: ember's signalfd, so that a stop signal (SIGTERM...) ends a
+ * migration at once instead of waiting for it. -1: nothing stops it.
+ */
+struct migration_link {
+	int fd;
+	int stop_fd;
+};
+
 /* How the sender pauses and resumes the whole VM (vCPUs and devices). */
 struct migration_vm_ops {
 	int (*pause)(void *ctx);
@@ -56,12 +66,14 @@ struct migration_vm_ops {
 	/* Lets go (true) or takes back the disks' locks, so the receiver can open them. */
 	int (*handover)(void *ctx, bool release);
 	void *ctx;
+	int stop_fd; /* see struct migration_link */
 };
 
 /*
  * Sends the VM to `url` ("unix:PATH" or "tcp:ADDRESS:PORT", a numeric IPv4
  * or [IPv6] address). Returns 0 once the receiver runs it (the caller then
- * ends this VM), or -errno with the VM running here as before.
+ * ends this VM), or -errno with the VM running here as before (-EINTR: a
+ * stop signal came, which the caller still has to take).
  */
 int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 		   const struct migration_vm_ops *ops, struct migration_stats *st,
@@ -69,7 +81,7 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 
 /* What migration_receive() got: the VM's description, its RAM, its state. */
 struct migration_incoming {
-	int fd; /* the sender's connection, for the answer */
+	struct migration_link link; /* the sender's connection, for the answer */
 	struct vm_config cfg;
 	struct vm_ram ram;
 	struct snapr state;
@@ -77,11 +89,13 @@ struct migration_incoming {
 
 /*
  * Listens on `url`, takes one sender (within `timeout_s`) and receives a
- * whole VM. On success the caller builds and starts it, then answers with
+ * whole VM, unless `stop_fd` (see struct migration_link) becomes readable
+ * first. On success the caller builds and starts it, then answers with
  * migration_answer() and migration_incoming_fini().
  */
-int migration_receive(const char *url, unsigned int timeout_s, struct migration_incoming *in,
-		      struct migration_stats *st, struct err *err) __must_check;
+int migration_receive(const char *url, unsigned int timeout_s, int stop_fd,
+		      struct migration_incoming *in, struct migration_stats *st,
+		      struct err *err) __must_check;
 void migration_answer(struct migration_incoming *in, int status, const char *msg);
 void migration_incoming_fini(struct migration_incoming *in);
 

@@ -482,7 +482,7 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 
 	if (c->vm)
 		return err_set(err, -EEXIST, "the microVM is already running");
-	ret = migration_receive(rq->url, rq->timeout_s, &in, rq->stats, err);
+	ret = migration_receive(rq->url, rq->timeout_s, c->sigfd, &in, rq->stats, err);
 	if (ret == 0) {
 		c->cfg = &in.cfg;
 		ret = vmm_restore(c, &in.state, &in.ram, true, err);
@@ -516,7 +516,8 @@ static int vmm_ctl_send(struct vmm *c, const struct ctl_migration *rq, struct er
 	struct migration_vm_ops ops = { .pause = vmm_mig_pause,
 					.resume = vmm_mig_resume,
 					.handover = vmm_mig_handover,
-					.ctx = c };
+					.ctx = c,
+					.stop_fd = c->sigfd };
 	int ret = migration_send(c->vm, c->cfg, rq->url, &ops, rq->stats, err);
 
 	if (ret < 0)

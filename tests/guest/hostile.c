@@ -1,7 +1,7 @@
 /*
  * hostile: a guest that breaks the rules on purpose, one case at a time, on
  * the first entropy device (and, for a reset with requests in flight, the
- * first block device). After each case the device must either have done
+ * first block, network and vsock devices). After each case the device must either have done
  * nothing or say DEVICE_NEEDS_RESET, and a reset must bring it back: a
  * normal request works again. A canary page next to the buffers must come
  * out untouched. Each case prints "KV hostile_<case>=<what happened>".
@@ -42,6 +42,16 @@ struct h_req {
 };
 static struct h_req h_hdr[H_INFLIGHT];
 static uint8_t h_status[H_INFLIGHT];
+/* Frames and packets in flight (a network frame: a 12-byte header, 60 bytes of Ethernet). */
+#define H_FRAMES      8
+#define H_NET_HDR     12
+#define H_FRAME_LEN   (H_NET_HDR + 60)
+#define H_RX_LEN      2048
+#define H_WAIT_MS     5000
+#define H_VSOCK_PORT  9 /* nobody listens there: the device answers with a reset */
+#define H_VSOCK_LOCAL 50000
+static uint8_t h_tx[H_FRAMES][H_FRAME_LEN] __attribute__((aligned(64)));
+static uint8_t h_rx[H_FRAMES][H_RX_LEN] __noinit __attribute__((aligned(4096)));
 
 static const char *rng_ok(struct virtio_dev *d)
 {
@@ -182,6 +192,145 @@ static const char *reset_in_flight(void)
 	return err;
 }
 
+/* The next used entry on queue `q`, within H_WAIT_MS. */
+static const char *wait_used_on(struct virtio_dev *d, unsigned int q, uint32_t *id, uint32_t *len)
+{
+	const char *err;
+
+	timer_start();
+	err = virtio_wait_queue(d, q, timer_ticks() + H_WAIT_MS,
+				"timeout waiting for the used ring");
+	timer_stop();
+	if (!err && !virtio_next_used(d, q, id, len))
+		err = "the used ring lost its entry";
+	return err;
+}
+
+/* Every receive buffer on queue `q` and, on queue `q` + 1, the first `n_tx` packets of h_tx. */
+static void publish_both_ways(struct virtio_dev *d, unsigned int q, unsigned int n_tx,
+			      uint32_t tx_len)
+{
+	uint16_t heads[H_FRAMES];
+
+	for (uint16_t i = 0; i < H_FRAMES; i++) {
+		d->vq[q].desc[i] =
+			(struct virtq_desc){ (uintptr_t)h_rx[i], H_RX_LEN, VIRTQ_DESC_F_WRITE, 0 };
+		d->vq[q + 1].desc[i] = (struct virtq_desc){ (uintptr_t)h_tx[i], tx_len, 0, 0 };
+		heads[i] = i;
+	}
+	virtio_publish_on(d, q, heads, H_FRAMES);
+	virtio_publish_on(d, q + 1, heads, n_tx);
+}
+
+/* Broadcast frames of a local experimental EtherType, nothing in them. */
+static void net_frames(void)
+{
+	for (unsigned int i = 0; i < H_FRAMES; i++) {
+		uint8_t *f = h_tx[i] + H_NET_HDR;
+
+		memset(h_tx[i], 0, H_FRAME_LEN);
+		memset(f, 0xff, 6);
+		f[6] = 0x02;
+		f[11] = (uint8_t)(i + 1);
+		f[12] = 0x88;
+		f[13] = 0xb5;
+	}
+}
+
+/*
+ * Frames both ways on the first network device, then a reset at once; then
+ * the device serves again: a frame goes out.
+ */
+static const char *net_reset_in_flight(void)
+{
+	struct virtio_dev *d = virtio_find(VIRTIO_ID_NET, 0);
+	uint32_t id, len;
+	const char *err;
+
+	if (!d)
+		return "no network device";
+	net_frames();
+	err = virtio_init_queues(d, 0, 2);
+	if (err)
+		return err;
+	publish_both_ways(d, 0, H_FRAMES, H_FRAME_LEN);
+	if (!virtio_reset(d))
+		return "the device did not finish its reset";
+	err = virtio_init_queues(d, 0, 2);
+	if (!err) {
+		publish_both_ways(d, 0, 1, H_FRAME_LEN);
+		err = wait_used_on(d, 1, &id, &len);
+	}
+	if (!err && id != 0)
+		err = "the transmit queue returned another descriptor";
+	virtio_stop(d);
+	return err;
+}
+
+/* Connection requests to host ports where nobody listens, from `n` guest ports. */
+static void vsock_requests(uint64_t cid, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		struct vsock_hdr *h = (struct vsock_hdr *)h_tx[i];
+
+		*h = (struct vsock_hdr){ .src_cid = cid,
+					 .dst_cid = VSOCK_HOST_CID,
+					 .src_port = H_VSOCK_LOCAL + i,
+					 .dst_port = H_VSOCK_PORT,
+					 .type = VSOCK_TYPE_STREAM,
+					 .op = VSOCK_OP_REQUEST,
+					 .buf_alloc = 4096 };
+	}
+}
+
+/* The reset the device answers a refused request with, on the receive queue. */
+static const char *vsock_expect_rst(struct virtio_dev *d)
+{
+	const struct vsock_hdr *h;
+	uint32_t id, len;
+	const char *err = wait_used_on(d, VSOCK_RXQ, &id, &len);
+
+	if (err)
+		return err;
+	if (id >= H_FRAMES || len < VSOCK_HDR_LEN)
+		return "a malformed receive entry";
+	h = (const struct vsock_hdr *)h_rx[id];
+	if (h->op != VSOCK_OP_RST || h->dst_port != H_VSOCK_LOCAL || h->src_port != H_VSOCK_PORT)
+		return "no reset for the refused connection";
+	return NULL;
+}
+
+/*
+ * Connection requests and receive buffers on the first vsock device, then a
+ * reset at once; then it serves again: a request is refused with a reset.
+ */
+static const char *vsock_reset_in_flight(void)
+{
+	struct virtio_dev *d = virtio_find(VIRTIO_ID_VSOCK, 0);
+	uint32_t id, len;
+	const char *err;
+
+	if (!d)
+		return "no vsock device";
+	err = virtio_init_queues(d, 0, 3);
+	if (err)
+		return err;
+	vsock_requests(virtio_config64(d, 0), H_FRAMES);
+	publish_both_ways(d, VSOCK_RXQ, H_FRAMES, VSOCK_HDR_LEN);
+	if (!virtio_reset(d))
+		return "the device did not finish its reset";
+	err = virtio_init_queues(d, 0, 3);
+	if (!err) {
+		vsock_requests(virtio_config64(d, 0), 1);
+		publish_both_ways(d, VSOCK_RXQ, 1, VSOCK_HDR_LEN);
+		err = wait_used_on(d, VSOCK_TXQ, &id, &len);
+	}
+	if (!err)
+		err = vsock_expect_rst(d);
+	virtio_stop(d);
+	return err;
+}
+
 /* Up to `n` bytes waiting in the keyboard controller, read and dropped. */
 static void i8042_drain(unsigned int n)
 {
@@ -285,6 +434,8 @@ void test_hostile(void)
 	report("after_notify_flood", rng_ok(d), &failed);
 	virtio_stop(d);
 	report("reset_in_flight", reset_in_flight(), &failed);
+	report("net_reset_in_flight", net_reset_in_flight(), &failed);
+	report("vsock_reset_in_flight", vsock_reset_in_flight(), &failed);
 	report("i8042_flood", i8042_flood(), &failed);
 	report("cmos_flood", cmos_flood(), &failed);
 	uart_flood();

@@ -17,6 +17,35 @@
 #define VIRTIO_ID_RNG	  4
 #define VIRTIO_ID_VSOCK	  19
 
+/* virtio-vsock (5.10): its queues and packet header, and the operations on a stream. */
+#define VSOCK_RXQ	    0
+#define VSOCK_TXQ	    1
+#define VSOCK_HOST_CID	    2
+#define VSOCK_TYPE_STREAM   1
+#define VSOCK_OP_REQUEST    1
+#define VSOCK_OP_RESPONSE   2
+#define VSOCK_OP_RST	    3
+#define VSOCK_OP_SHUTDOWN   4
+#define VSOCK_OP_RW	    5
+#define VSOCK_OP_CREDIT_UPD 6
+#define VSOCK_OP_CREDIT_REQ 7
+#define VSOCK_SHUTDOWN_BOTH 3
+
+struct vsock_hdr {
+	uint64_t src_cid;
+	uint64_t dst_cid;
+	uint32_t src_port;
+	uint32_t dst_port;
+	uint32_t len;
+	uint16_t type;
+	uint16_t op;
+	uint32_t flags;
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+} __attribute__((packed));
+
+#define VSOCK_HDR_LEN sizeof(struct vsock_hdr)
+
 /* MMIO registers (4.2.2). */
 #define VIRTIO_MMIO_MAGIC_VALUE		0x000
 #define VIRTIO_MMIO_VERSION		0x004

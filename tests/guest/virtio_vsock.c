@@ -19,23 +19,9 @@
 #include "guest.h"
 #include "virtio.h"
 
-#define VSOCK_RXQ 0
-#define VSOCK_TXQ 1
-
-#define VSOCK_HOST_CID	 2
 #define VSOCK_GUEST_PORT 1234
 #define VSOCK_HOST_PORT	 5000
 #define VSOCK_OWN_PORT	 49152 /* the guest's end of the stream it opens */
-
-#define VSOCK_TYPE_STREAM   1
-#define VSOCK_OP_REQUEST    1
-#define VSOCK_OP_RESPONSE   2
-#define VSOCK_OP_RST	    3
-#define VSOCK_OP_SHUTDOWN   4
-#define VSOCK_OP_RW	    5
-#define VSOCK_OP_CREDIT_UPD 6
-#define VSOCK_OP_CREDIT_REQ 7
-#define VSOCK_SHUTDOWN_BOTH 3
 
 #define VSOCK_RX_BUF	 256
 #define VSOCK_LINE_MAX	 120
@@ -44,21 +30,6 @@
 #define VSOCK_TX_WAIT_MS 3000
 #define VSOCK_READY	 "READY virtio-vsock\n"
 #define VSOCK_GREETING	 "hello from the guest\n"
-
-struct vsock_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-} __attribute__((packed));
-
-#define VSOCK_HDR_LEN sizeof(struct vsock_hdr)
 
 static uint8_t rx_bufs[VIRTQ_MAX_SIZE][VSOCK_RX_BUF] __noinit __attribute__((aligned(256)));
 static uint8_t tx_buf[VSOCK_HDR_LEN + VSOCK_LINE_MAX + 8] __noinit __attribute__((aligned(256)));

@@ -672,6 +672,42 @@ def test_the_api_serves_progress_while_a_migration_comes_in(api, tmp_path):
     assert api.put("/boot-source", {"kernel_image_path": "/k"})[0] == 204  # no longer busy
 
 
+@pytest.mark.parametrize("when", ["listening", "mid-stream"])
+def test_a_stop_signal_ends_a_migration_at_once(api, tmp_path, when):
+    """SIGTERM while ember waits for a sender (300 s allowed) or for a stalled sender's next
+    bytes (30 s allowed): the migration gives up at once, the request hears why, ember
+    ends as signalled and its migration socket is gone."""
+    import threading
+    path, got = tmp_path / "mig.sock", {}
+
+    def receive():
+        got["reply"] = api.put("/ember/migration/receive", {"url": f"unix:{path}", "timeout_s": 300})
+
+    t = threading.Thread(target=receive)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not path.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    s = socket.socket(socket.AF_UNIX)
+    if when == "mid-stream":
+        s.connect(str(path))
+        page = mig_msg(3, struct.pack("<Q", 2) + bytes(4096))
+        s.sendall(MIG_HELLO + MIG_CONFIG + page[:100])  # then it stalls mid-message
+        while api.get("/ember/migration")[1]["state"] != "copying":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    start = time.monotonic()
+    api.proc.send_signal(signal.SIGTERM)
+    assert api.wait(10) == 128 + signal.SIGTERM
+    assert time.monotonic() - start < 5
+    t.join(10)
+    status, reply = got["reply"]
+    assert status == 400 and "ember is stopping (a signal came)" in reply["fault_message"], reply
+    assert not path.exists()
+    s.close()
+
+
 @pytest.mark.skipif(os.path.exists("/dev/kvm"), reason="this host has /dev/kvm")
 def test_a_whole_stream_without_kvm_is_refused_to_the_sender(api, tmp_path):
     import threading

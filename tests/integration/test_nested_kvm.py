@@ -346,6 +346,7 @@ run_manager() {
 	mgr host-check
 	mgr_def ticking "ticker ticks=100000"
 	mgr_def button power-button
+	mgr_def echoer echo
 	mgr start ticking
 	mgr --json info ticking
 	mgr suspend ticking
@@ -357,12 +358,19 @@ run_manager() {
 	mgr_console "console ticking" /tmp/con.txt
 	mgr_ticks "console ticks" /tmp/con.txt
 	mgr --json list
+	mgr start echoer
 	kill $dpid; wait $dpid
 	mgr_daemon
 	mgr --json list --all
 	mgr_console "console after restart" /tmp/con2.txt
 	mgr_ticks "console ticks after restart" /tmp/con2.txt
 	mgr_ticks "console.log ticks" /tmp/mgr/state/run/ticking/console.log
+	# Typing reaches the guest too: the echo test answers, then ends at "quit".
+	echo "### console echoer" >> /tmp/manager.out
+	(sleep 2; echo "hello again"; sleep 2; echo quit
+	 for i in $(seq 300); do /work/emberctl info echoer | grep -q "shut off" && break; sleep 0.1; done
+	) | /work/emberctl console echoer >> /tmp/manager.out 2>&1
+	echo "rc=$?" >> /tmp/manager.out
 	kill -9 $(/work/emberctl --json info ticking | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
 	sleep 1
 	mgr --json info ticking
@@ -598,7 +606,8 @@ def scenarios():
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
         "blk": guest("virtio-blk", extra="--disk d0.img,serial=ember-d0 --disk d1.img,readonly"),
         "badchain": guest("virtio-bad-chain,hello", extra="--rng"),
-        "hostile": guest("hostile,hello", extra="--rng --disk h0.img --disk h1.img,readonly"),
+        "hostile": guest("hostile,hello", extra="--rng --disk h0.img --disk h1.img,readonly "
+                         "--net tap=tap0 --vsock cid=3,uds=/tmp/hostile.vsock"),
         "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
         "nodisk": "--kernel /work/guest.elf --disk /work/nope.img",
     }
@@ -949,7 +958,8 @@ def test_manager_runs_a_small_fleet(nested):
     assert json.loads(by["--json list"][0][0])[0]["state"] == "paused", r.explain()
     assert json.loads(by["--json list"][1][0])[0]["state"] == "running", r.explain()
     after_restart = {v["name"]: v["state"] for v in json.loads(by["--json list --all"][0][0])}
-    assert after_restart == {"ticking": "running", "button": "shut off"}, r.explain()
+    assert after_restart == {"ticking": "running", "button": "shut off", "echoer": "running"}, \
+        r.explain()
     assert json.loads(by["--json info ticking"][1][0])["state"] == "crashed", r.explain()
     assert by["shutdown button --timeout 60"][0][0] == "VM 'button' shut down", r.explain()
     assert by["shutdown ticking --timeout 3"][0][0] == \
@@ -964,12 +974,15 @@ def test_manager_runs_a_small_fleet(nested):
     assert after == list(range(after[0], after[0] + len(after))), r.explain()
     logged = [int(t) for t in by["console.log ticks"][0][0].split()]
     assert logged == sorted(set(logged)) and set(ticks + after) <= set(logged), r.explain()
+    echoed = by["console echoer"][0][0]
+    assert "ECHO hello again" in echoed and "PASS echo" in echoed, r.explain()
     events = [json.loads(l) for l in r.stdout.split("### events\n")[1].splitlines()
               if l.startswith("{")]
     assert [(e["event"], e["vm"]) for e in events] == [
-        ("defined", "ticking"), ("defined", "button"), ("started", "ticking"),
-        ("paused", "ticking"), ("resumed", "ticking"), ("snapshot", "ticking"),
-        ("destroyed", "ticking"), ("restored", "ticking"), ("crashed", "ticking"),
+        ("defined", "ticking"), ("defined", "button"), ("defined", "echoer"),
+        ("started", "ticking"), ("paused", "ticking"), ("resumed", "ticking"),
+        ("snapshot", "ticking"), ("destroyed", "ticking"), ("restored", "ticking"),
+        ("started", "echoer"), ("shutdown", "echoer"), ("crashed", "ticking"),
         ("started", "button"), ("shutdown", "button"), ("started", "ticking"),
         ("destroyed", "ticking")], r.explain()
 

@@ -154,8 +154,12 @@ def test_too_many_devices(tmp_path):
 def test_hostile_guest(tmp_path):
     h0 = make_disk(tmp_path / "h0.img", 64 << 10, 4)
     h1 = make_disk(tmp_path / "h1.img", 64 << 10, 5)
-    r = boot_guest("hostile,hello", extra_args=["--rng", "--disk", tmp_path / "h0.img",
-                                                "--disk", f"{tmp_path / 'h1.img'},readonly"])
+    with netns_with_tap() as ns:
+        r = boot_guest("hostile,hello", prefix=["ip", "netns", "exec", ns],
+                       extra_args=["--rng", "--disk", tmp_path / "h0.img",
+                                   "--disk", f"{tmp_path / 'h1.img'},readonly",
+                                   "--net", f"tap={TAP}",
+                                   "--vsock", f"cid=3,uds={tmp_path / 'h.vsock'}"])
     check_hostile_run(r)
     assert (tmp_path / "h0.img").read_bytes() == h0  # only reads reached them
     assert (tmp_path / "h1.img").read_bytes() == h1
