@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -215,6 +217,44 @@ static void test_level_two_filters_fcntl_commands(void **state)
 	assert_true(survives(SC_MAIN, 1, PROBE_FCNTL_LOCK));
 }
 
+/* SECURITY.md's count of system calls for a thread, from its row in the table ("| ROW | ... | N
+ * ..."). */
+static unsigned int documented_count(const char *text, const char *row)
+{
+	const char *p = strstr(text, row);
+	unsigned int n = 0;
+
+	assert_non_null(p);
+	for (int bars = 0; bars < 3; p++)
+		bars += *p == '|';
+	assert_int_equal(sscanf(p, " %u", &n), 1);
+	return n;
+}
+
+static void test_security_md_tells_the_counts(void **state)
+{
+	static const char *const rows[SC_ROLES] = {
+		[SC_MAIN] = "| main |",
+		[SC_VCPU] = "| vCPU |",
+		[SC_DEVICE] = "| device I/O |",
+		[SC_API] = "| API (libmicrohttpd) |",
+	};
+	static char text[64 << 10];
+	FILE *f = fopen(SOURCE_ROOT "/SECURITY.md", "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (int role = 0; role < SC_ROLES; role++)
+		if (documented_count(text, rows[role]) != seccomp_count(role))
+			fail_msg("SECURITY.md says %u system calls for the %s thread, the filter "
+				 "has %u",
+				 documented_count(text, rows[role]), seccomp_role_name(role),
+				 seccomp_count(role));
+}
+
 static void test_level_zero_filters_nothing(void **state)
 {
 	int st = run_filtered(SC_DEVICE, 0, PROBE_FORBIDDEN);
@@ -231,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_level_two_filters_socket_families),
 		cmocka_unit_test(test_level_two_filters_futex_operations),
 		cmocka_unit_test(test_level_two_filters_fcntl_commands),
+		cmocka_unit_test(test_security_md_tells_the_counts),
 		cmocka_unit_test(test_level_zero_filters_nothing),
 	};
 
