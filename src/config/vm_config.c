@@ -354,6 +354,14 @@ static bool vm_device_same(const struct vm_device *a, const struct vm_device *b)
 	return vm_device_is_singleton(a->kind) || (a->id && b->id && strcmp(a->id, b->id) == 0);
 }
 
+bool vm_config_has_untracked_writer(const struct vm_config *c)
+{
+	for (unsigned int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].kind == VM_DEVICE_VSOCK && !c->devices[i].vsock.uds)
+			return true;
+	return false;
+}
+
 static int vm_config_find_root(const struct vm_config *c)
 {
 	for (unsigned int i = 0; i < c->nr_devices; i++)

@@ -107,6 +107,12 @@ int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err) __
  */
 int vm_config_set_console(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
+/*
+ * Whether a device writes guest memory behind KVM's dirty log and ember's
+ * own (the kernel's vhost-vsock): no live migration or diff snapshot then.
+ */
+bool vm_config_has_untracked_writer(const struct vm_config *c);
+
 /* Where the UART's output goes, once --console has had its say. */
 enum serial_mode vm_config_serial_mode(const struct vm_config *c);
 

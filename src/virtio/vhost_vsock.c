@@ -19,7 +19,14 @@
  * and an eventfd per queue on which the kernel asks for an interrupt; the
  * I/O thread turns those into virtio-mmio interrupts (the transport's
  * InterruptStatus must be set, so the kernel cannot use the irqfd itself).
- * The event queue stays in ember and never carries an event.
+ * The event queue stays in ember; it carries one event, the transport reset
+ * after a restore.
+ *
+ * A snapshot (or a migration) takes the rings' positions from the kernel
+ * with the device paused; the restored device hands them back to a new
+ * vhost-vsock. The kernel's connections stay behind with the old process:
+ * the guest hears of it by the transport reset. The CID moves with the VM,
+ * so a VM restored on the same host needs the old one gone first.
  */
 
 #define VHOST_VSOCK_DEV	    "/dev/vhost-vsock"
@@ -195,11 +202,33 @@ static void vhost_vsock_quiesce(struct virtio_dev *d, bool pause)
 			 strerror(errno));
 }
 
-/* The kernel owns the rings' positions and its connections: nothing to save here. */
+/*
+ * For a snapshot, with the VM paused (the kernel's worker stopped by
+ * quiesce): where the kernel is in each ring, so that the snapshot records
+ * it. The used index is in guest memory, where the kernel wrote it.
+ */
 static int vhost_vsock_drain(struct virtio_dev *d)
 {
-	(void)d;
-	return -ENOTSUP;
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+
+	for (unsigned int q = 0; v->running && q < VHOST_QUEUES; q++) {
+		struct virtqueue *vq = &d->queues[q];
+		struct vhost_vring_state s = { .index = q };
+
+		if (ioctl(v->fd, VHOST_GET_VRING_BASE, &s) < 0)
+			return -errno;
+		vq->last_avail = (uint16_t)s.num;
+		vq->used_idx = __atomic_load_n(&vq->used[1], __ATOMIC_ACQUIRE);
+		vq->signalled_used = vq->used_idx;
+	}
+	return 0;
+}
+
+/* Restored: its rings went back to a new vhost-vsock on activation; the guest's connections did
+ * not. */
+static void vhost_vsock_restored(struct virtio_dev *d)
+{
+	vsock_send_transport_reset(d);
 }
 
 static const struct virtio_dev_ops vhost_vsock_ops = {
@@ -210,6 +239,7 @@ static const struct virtio_dev_ops vhost_vsock_ops = {
 	.destroy = vhost_vsock_destroy,
 	.quiesce = vhost_vsock_quiesce,
 	.drain = vhost_vsock_drain,
+	.restored = vhost_vsock_restored,
 };
 
 /* Opens the kernel's device, claims the CID, and learns what it offers. */

@@ -20,7 +20,6 @@
 #define VSOCK_RXQ	 0
 #define VSOCK_TXQ	 1
 #define VSOCK_EVQ	 2
-#define VSOCK_EVQ	 2
 #define VSOCK_MAX_SEGS	 64
 #define VSOCK_MAX_CONNS	 1024
 #define VSOCK_MAX_RST	 256
@@ -994,16 +993,11 @@ static void vsock_reset(struct virtio_dev *d)
 
 #define VSOCK_EVENT_TRANSPORT_RESET 0
 
-/*
- * Restored from a snapshot: the host's side of every connection is gone.
- * The transport-reset event (5.10.6.6) has the driver drop them all, as
- * Firecracker does after a restore.
- */
-static void vsock_restored(struct virtio_dev *d)
+void vsock_send_transport_reset(struct virtio_dev *d)
 {
-	struct virtio_vsock *v = container_of(d, struct virtio_vsock, dev);
 	struct virtqueue *vq = &d->queues[VSOCK_EVQ];
-	struct vq_chain c = { .iov = v->iov, .cap = VSOCK_MAX_SEGS };
+	struct iovec iov[VSOCK_MAX_SEGS];
+	struct vq_chain c = { .iov = iov, .cap = VSOCK_MAX_SEGS };
 	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET;
 
 	if (!vq->ready || vq_pop(vq, &c) != 1) {
@@ -1012,6 +1006,12 @@ static void vsock_restored(struct virtio_dev *d)
 	}
 	vq_push(vq, c.head, (uint32_t)iov_from_buf(c.iov + c.n_out, c.n_in, 0, &id, sizeof(id)));
 	d->tops->signal_used(d->transport, VSOCK_EVQ);
+}
+
+/* Restored from a snapshot: the host's side of every connection is gone. */
+static void vsock_restored(struct virtio_dev *d)
+{
+	vsock_send_transport_reset(d);
 }
 
 static void vsock_destroy(struct virtio_dev *d)

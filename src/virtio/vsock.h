@@ -52,4 +52,11 @@ int virtio_vsock_create(const struct gmem *gm, const struct virtio_vsock_opts *o
 int virtio_vhost_vsock_create(const struct gmem *gm, uint64_t guest_cid, struct virtio_dev **out,
 			      struct err *err) __must_check;
 
+/*
+ * After a restore, with either backend: the transport-reset event (5.10.6.6)
+ * on the event queue, so that the driver drops its connections, whose host
+ * side is gone (as Firecracker does). Called with the device's lock held.
+ */
+void vsock_send_transport_reset(struct virtio_dev *d);
+
 #endif

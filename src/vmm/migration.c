@@ -220,22 +220,34 @@ static int mig_accept(const char *url, unsigned int timeout_s, int stop_fd, stru
 
 /* --- the stream ----------------------------------------------------------- */
 
+/*
+ * After a read or write on the link returned `r`: 0 when it moved bytes, 1
+ * to try again (once `events` came, when it would have blocked), or -errno.
+ */
+static int mig_again(const struct migration_link *l, ssize_t r, short events)
+{
+	int ret;
+
+	if (r >= 0)
+		return 0;
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN)
+		return -errno;
+	ret = mig_wait(l, events, IO_TIMEOUT_S * 1000);
+	return ret < 0 ? ret : 1;
+}
+
 static int send_iov(const struct migration_link *l, struct iovec *iov, int n)
 {
 	while (n > 0) {
 		ssize_t w = writev(l->fd, iov, n);
-		int ret;
+		int ret = mig_again(l, w, POLLOUT);
 
-		if (w < 0 && errno == EINTR)
+		if (ret < 0)
+			return ret;
+		if (ret > 0)
 			continue;
-		if (w < 0 && errno != EAGAIN)
-			return -errno;
-		if (w < 0) {
-			ret = mig_wait(l, POLLOUT, IO_TIMEOUT_S * 1000);
-			if (ret < 0)
-				return ret;
-			continue;
-		}
 		while (n > 0 && (size_t)w >= iov->iov_len) {
 			w -= (ssize_t)iov->iov_len;
 			iov++;
@@ -264,18 +276,12 @@ static int recv_all(const struct migration_link *l, void *buf, size_t len)
 
 	while (len) {
 		ssize_t r = read(l->fd, p, len);
-		int ret;
+		int ret = mig_again(l, r, POLLIN);
 
-		if (r < 0 && errno == EINTR)
+		if (ret < 0)
+			return ret;
+		if (ret > 0)
 			continue;
-		if (r < 0 && errno != EAGAIN)
-			return -errno;
-		if (r < 0) {
-			ret = mig_wait(l, POLLIN, IO_TIMEOUT_S * 1000);
-			if (ret < 0)
-				return ret;
-			continue;
-		}
 		if (r == 0)
 			return -ECONNRESET;
 		p += r;

@@ -493,6 +493,14 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 	return ret;
 }
 
+static int refuse_untracked(const char *what, struct err *err)
+{
+	return err_set(err, -ENOTSUP,
+		       "%s of a VM with vhost-vsock is not supported: the kernel's writes to guest "
+		       "memory escape the dirty log (a full snapshot moves it)",
+		       what);
+}
+
 static int vmm_mig_pause(void *ctx)
 {
 	return vmm_freeze(((struct vmm *)ctx)->vm);
@@ -518,8 +526,11 @@ static int vmm_ctl_send(struct vmm *c, const struct ctl_migration *rq, struct er
 					.handover = vmm_mig_handover,
 					.ctx = c,
 					.stop_fd = c->sigfd };
-	int ret = migration_send(c->vm, c->cfg, rq->url, &ops, rq->stats, err);
+	int ret;
 
+	if (vm_config_has_untracked_writer(c->cfg))
+		return refuse_untracked("live migration", err);
+	ret = migration_send(c->vm, c->cfg, rq->url, &ops, rq->stats, err);
 	if (ret < 0)
 		return ret;
 	log_info("migration to '%s': %llu ms, %llu ms paused, %u rounds", rq->url,
@@ -533,6 +544,8 @@ static int vmm_ctl_snapshot(struct vmm *c, const struct ctl_snapshot *rq, struct
 {
 	if (!c->paused)
 		return err_set(err, -EINVAL, "the microVM must be paused for a snapshot");
+	if (rq->diff && vm_config_has_untracked_writer(c->cfg))
+		return refuse_untracked("a diff snapshot", err);
 	/* A VM restored paused: its vCPU threads may still be on their way to park. */
 	if (vm_pause(c->vm) < 0)
 		return err_set(err, -ESHUTDOWN, "the microVM stopped");

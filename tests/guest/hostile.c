@@ -238,6 +238,24 @@ static void net_frames(void)
 }
 
 /*
+ * `d` set up with `nq` queues, every packet of h_tx (`tx_len` bytes each) and
+ * every receive buffer handed over on queues `q` + 1 and `q`, then reset at
+ * once, and set up again.
+ */
+static const char *reset_with_traffic(struct virtio_dev *d, unsigned int nq, unsigned int q,
+				      uint32_t tx_len)
+{
+	const char *err = virtio_init_queues(d, 0, nq);
+
+	if (err)
+		return err;
+	publish_both_ways(d, q, H_FRAMES, tx_len);
+	if (!virtio_reset(d))
+		return "the device did not finish its reset";
+	return virtio_init_queues(d, 0, nq);
+}
+
+/*
  * Frames both ways on the first network device, then a reset at once; then
  * the device serves again: a frame goes out.
  */
@@ -250,13 +268,7 @@ static const char *net_reset_in_flight(void)
 	if (!d)
 		return "no network device";
 	net_frames();
-	err = virtio_init_queues(d, 0, 2);
-	if (err)
-		return err;
-	publish_both_ways(d, 0, H_FRAMES, H_FRAME_LEN);
-	if (!virtio_reset(d))
-		return "the device did not finish its reset";
-	err = virtio_init_queues(d, 0, 2);
+	err = reset_with_traffic(d, 2, 0, H_FRAME_LEN);
 	if (!err) {
 		publish_both_ways(d, 0, 1, H_FRAME_LEN);
 		err = wait_used_on(d, 1, &id, &len);
@@ -312,14 +324,8 @@ static const char *vsock_reset_in_flight(void)
 
 	if (!d)
 		return "no vsock device";
-	err = virtio_init_queues(d, 0, 3);
-	if (err)
-		return err;
 	vsock_requests(virtio_config64(d, 0), H_FRAMES);
-	publish_both_ways(d, VSOCK_RXQ, H_FRAMES, VSOCK_HDR_LEN);
-	if (!virtio_reset(d))
-		return "the device did not finish its reset";
-	err = virtio_init_queues(d, 0, 3);
+	err = reset_with_traffic(d, 3, VSOCK_RXQ, VSOCK_HDR_LEN);
 	if (!err) {
 		vsock_requests(virtio_config64(d, 0), 1);
 		publish_both_ways(d, VSOCK_RXQ, 1, VSOCK_HDR_LEN);

@@ -626,15 +626,15 @@ def test_migration_receive_times_out_and_send_needs_a_vm(api, tmp_path):
     assert status == 400 and "not running" in reply["fault_message"], reply
 
 
-def test_the_api_serves_progress_while_a_migration_comes_in(api, tmp_path):
-    """The receive request waits; meanwhile GET / and GET /ember/migration answer, and
-    everything else is refused as busy. A sender that stalls, then breaks off, ends it."""
+def receive_in_background(api, path, timeout_s):
+    """PUT /ember/migration/receive on its own thread, once ember listens at `path`:
+    (the thread, {"reply": (status, body)} once it answered)."""
     import threading
-    assert api.get("/ember/migration") == (200, {"state": "none"})
-    path, got = tmp_path / "mig.sock", {}
+    got = {}
 
     def receive():
-        got["reply"] = api.put("/ember/migration/receive", {"url": f"unix:{path}", "timeout_s": 20})
+        got["reply"] = api.put("/ember/migration/receive",
+                               {"url": f"unix:{path}", "timeout_s": timeout_s})
 
     t = threading.Thread(target=receive)
     t.start()
@@ -642,6 +642,15 @@ def test_the_api_serves_progress_while_a_migration_comes_in(api, tmp_path):
     while not path.exists():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    return t, got
+
+
+def test_the_api_serves_progress_while_a_migration_comes_in(api, tmp_path):
+    """The receive request waits; meanwhile GET / and GET /ember/migration answer, and
+    everything else is refused as busy. A sender that stalls, then breaks off, ends it."""
+    assert api.get("/ember/migration") == (200, {"state": "none"})
+    path = tmp_path / "mig.sock"
+    t, got = receive_in_background(api, path, 20)
     status, progress = api.get("/ember/migration")
     assert status == 200 and progress["state"] == "listening", progress
     assert progress["role"] == "receive" and progress["url"] == f"unix:{path}", progress
@@ -677,18 +686,9 @@ def test_a_stop_signal_ends_a_migration_at_once(api, tmp_path, when):
     """SIGTERM while ember waits for a sender (300 s allowed) or for a stalled sender's next
     bytes (30 s allowed): the migration gives up at once, the request hears why, ember
     ends as signalled and its migration socket is gone."""
-    import threading
-    path, got = tmp_path / "mig.sock", {}
-
-    def receive():
-        got["reply"] = api.put("/ember/migration/receive", {"url": f"unix:{path}", "timeout_s": 300})
-
-    t = threading.Thread(target=receive)
-    t.start()
+    path = tmp_path / "mig.sock"
+    t, got = receive_in_background(api, path, 300)
     deadline = time.monotonic() + 10
-    while not path.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
     s = socket.socket(socket.AF_UNIX)
     if when == "mid-stream":
         s.connect(str(path))

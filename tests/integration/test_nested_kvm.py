@@ -214,6 +214,20 @@ snapshot_and_restore() {
 	echo "snapshot_bytes=$(stat -c %s /tmp/vm.snap) mem_blocks=$(stat -c %b /tmp/vm.mem)" >> /tmp/$name.api
 	restore_from /tmp/vm.snap /tmp/vm.mem
 }
+# vhost-vsock: live migration is refused; a snapshot taken once the guest
+# listens is restored in a second ember (the CID comes free with the first),
+# where vsock-peer then talks with the guest.
+vhost_snapshot_and_restore() {
+	wait_out "$1"
+	api PUT /ember/migration/send '{"url": "unix:/tmp/nowhere.sock"}'
+	api PATCH /vm '{"state": "Paused"}'
+	api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/vm.snap", "mem_file_path": "/tmp/vm.mem"}'
+	kill -9 $pid; wait $pid
+	(sleep 2; /work/vsock-peer --vsock 3) > /tmp/$name.peer 2>&1 &
+	peer=$!
+	restore_from /tmp/vm.snap /tmp/vm.mem
+	peer=
+}
 # A full snapshot at TICK 3, a diff one at TICK 8 (the VM tracks dirty
 # pages), the diff's memory applied to the full one's with rebase-snap, and
 # the diff snapshot restored in a second ember.
@@ -243,6 +257,11 @@ restore_from() {
 	api GET /
 	wait $pid
 	rc=$?
+	if [ -n "$peer" ]; then  # vsock-peer talked to the restored guest: its output last
+		wait $peer
+		echo "peer rc=$?" >> /tmp/$name.peer
+		cat /tmp/$name.api /tmp/$name.peer > /tmp/$name.both; mv /tmp/$name.both /tmp/$name.api
+	fi
 	echo "=== restored" >> /tmp/$name.out
 	cat /tmp/$name.out2 >> /tmp/$name.out
 	cat /tmp/$name.api >> /tmp/$name.err
@@ -305,6 +324,7 @@ run_snap() {
 	(sleep 300; kill -9 $pid 2>/dev/null) &
 	case $mode in
 	SNAP) snapshot_and_restore "$marker" ;;
+	VHOSTSNAP) vhost_snapshot_and_restore "$marker" ;;
 	MIGRATE) migrate_and_continue "$marker" ;;
 	*) migrate_and_fail "$marker" ;;
 	esac
@@ -602,6 +622,7 @@ def scenarios():
         "linux-migrate-fail": "FAILMIGRATE snap-ready " + linux("phase=snap",
                                                                 "--disk root.img --rng"),
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),
+        "vhost-snapshot": "VHOSTSNAP READY " + guest("virtio-vsock", extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
         "blk": guest("virtio-blk", extra="--disk d0.img,serial=ember-d0 --disk d1.img,readonly"),
@@ -659,7 +680,7 @@ def outer_initramfs(path, debian_root, disks):
         "run_manager_jail\n" if a == "MANAGER-JAIL" else
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
-        if a.startswith(("SNAP ", "MIGRATE ", "FAILMIGRATE ")) else
+        if a.startswith(("SNAP ", "VHOSTSNAP ", "MIGRATE ", "FAILMIGRATE ")) else
         SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
         for n, a in scenarios().items() if selected(n))
     script += "run images md5sum d0.img d1.img h0.img h1.img\n"
@@ -845,6 +866,19 @@ def split_peer(r):
 @pytest.mark.parametrize("name", ["vsock", "vhost-vsock"])
 def test_virtio_vsock(nested, name):
     check_vsock_run(*split_peer(scenario(nested, name)))
+
+
+def test_vhost_vsock_vm_is_snapshotted_and_talks_after_its_restore(nested):
+    """vhost-vsock's rings go into the snapshot (the kernel's positions) and back into a new
+    vhost-vsock: restored in a second ember, the guest still listens and talks with a host
+    program over AF_VSOCK. A live migration of it is refused with the reason."""
+    r, rc, peer = split_peer(scenario(nested, "vhost-snapshot"))
+    calls, _ = api_calls(r)
+    assert calls[0][0] == 400 and "vhost-vsock is not supported" in calls[0][1], r.explain()
+    assert [c[0] for c in calls[1:]] == [204, 204, 204, 200], r.explain()
+    before, _, after = r.stdout.partition("=== restored")
+    assert "READY virtio-vsock" in before and after, r.explain()
+    check_vsock_run(GuestRun(r.returncode, before + after, r.stderr, 0.0), rc, peer)
 
 
 @pytest.mark.parametrize("name", ["linux-vsock", "linux-vhost-vsock"])
