@@ -5,8 +5,14 @@
 # (about 20 s each) added. Tests that need what
 # this host lacks (/dev/kvm, a host able to boot stock Linux) are skipped
 # with the reason. Extra arguments go to pytest (e.g. -k serial).
+#
+# A few scenarios of the nested-KVM module run too, on any host: the
+# hostile guest, a descriptor loop, and every thread's seccomp filter in a
+# running VM (about a minute each time; scripts/test-nested.sh runs them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export EMBER_NESTED="${EMBER_NESTED:-1}"
+export EMBER_NESTED_ONLY="${EMBER_NESTED_ONLY-hostile,images,badchain,api-ticker}"
 if [ ! -d build ]; then
 	meson setup build >/dev/null
 fi

@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -23,10 +24,15 @@ from emberlib import (API_CALL, EMBER, GUEST_BZIMAGE, GUEST_ELF, GUEST_NOPVH, VS
 
 
 QEMU = shutil.which("qemu-system-x86_64")
+# The outer VM reports every scenario as it ends; none is silent this long.
+# Silence this long is QEMU's emulated SVM hung (see below): boot it again.
+SILENT_S = 240
+BOOT_ATTEMPTS = 3
 
 # Opt-in: QEMU 7.2's emulated SVM sometimes stops the outer VM dead (no
 # output, not even its soft-lockup watchdog), in about one full run in six
-# here; a flaky module must not decide CI. scripts/test-nested.sh runs it.
+# here; such a silent VM is booted again (BOOT_ATTEMPTS). scripts/test.sh
+# runs a few scenarios (EMBER_NESTED_ONLY), scripts/test-nested.sh all.
 pytestmark = pytest.mark.skipif(
     os.environ.get("EMBER_NESTED") != "1",
     reason="nested KVM under QEMU's emulated SVM is opt-in (it hangs intermittently, "
@@ -743,7 +749,20 @@ def nested(debian_root, tmp_path_factory):
     initrd = work / "outer.cpio"
     outer_initramfs(initrd, debian_root, disks)
     kernel = kernel_image(debian_root)
-    log = work / "console.txt"
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        log = work / f"console-{attempt}.txt"
+        if boot_outer_vm(kernel, initrd, log):
+            break
+        print(f"the outer VM stopped dead (attempt {attempt}, {log}): QEMU's emulated SVM hang")
+    console = log.read_bytes().decode(errors="replace").replace("\r\n", "\n")
+    assert "NESTED-DONE" in console, f"the outer VM did not finish ({log}):\n{console[-4000:]}"
+    assert "NESTED-ERROR" not in console, console[-4000:]
+    return parse(console), disks, console
+
+
+def boot_outer_vm(kernel, initrd, log):
+    """Runs the outer VM, its console to `log`: False when it stopped dead (no output for
+    SILENT_S, QEMU's emulated-SVM hang), True once it ended (or ran out of time)."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [QEMU, "-M", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1",
@@ -751,15 +770,18 @@ def nested(debian_root, tmp_path_factory):
              "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
              "-append", "console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 rdinit=/init"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=600)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    console = log.read_bytes().decode(errors="replace").replace("\r\n", "\n")
-    assert "NESTED-DONE" in console, f"the outer VM did not finish ({log}):\n{console[-4000:]}"
-    assert "NESTED-ERROR" not in console, console[-4000:]
-    return parse(console), disks, console
+        start = last_change = time.monotonic()
+        size = 0
+        while proc.poll() is None:
+            time.sleep(1)
+            now = time.monotonic()
+            if log.stat().st_size != size:
+                size, last_change = log.stat().st_size, now
+            if now - last_change > SILENT_S or now - start > 600:
+                proc.kill()
+                proc.wait()
+                return now - last_change <= SILENT_S
+    return True
 
 
 def scenario(nested, name):
@@ -1166,7 +1188,6 @@ def test_hostile_guest(nested):
 
 
 def test_virtio_bad_chain(nested):
-
     r = scenario(nested, "badchain")
     assert r.returncode == 0 and r.passed("virtio-bad-chain") and r.passed("hello"), r.explain()
     assert "virtio-rng: bad descriptor chain" in r.stderr
