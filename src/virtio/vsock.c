@@ -1031,6 +1031,33 @@ static void vsock_destroy(struct virtio_dev *d)
 	free(v);
 }
 
+static int vsock_listen(struct virtio_vsock *v, struct err *err);
+
+/*
+ * Migration: the receiver, perhaps on this host, takes the socket path
+ * over (release: stop listening, remove the file), or it failed and the path
+ * comes back. Connections already made stay until this ember ends.
+ */
+static int vsock_handover(struct virtio_dev *d, bool release)
+{
+	struct virtio_vsock *v = container_of(d, struct virtio_vsock, dev);
+	struct err err = { { 0 } };
+	int ret = 0;
+
+	if (release && v->listener.fd >= 0) {
+		evloop_del(&d->loop, &v->listener);
+		close(v->listener.fd);
+		unlink(v->uds);
+		v->listener.fd = -1;
+		v->listener_paused = false;
+	} else if (!release && v->listener.fd < 0) {
+		ret = vsock_listen(v, &err);
+		if (ret < 0)
+			log_warn("%s: cannot listen on '%s' again: %s", d->name, v->uds, err.msg);
+	}
+	return ret;
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.read_config = vsock_read_config,
 	.activate = vsock_activate,
@@ -1038,13 +1065,16 @@ static const struct virtio_dev_ops vsock_ops = {
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
 	.restored = vsock_restored,
+	.handover = vsock_handover,
 };
 
 static int vsock_listen(struct virtio_vsock *v, struct err *err)
 {
-	v->listener.fd = unix_listen(v->uds, 64, 0600, err);
-	if (v->listener.fd < 0)
-		return v->listener.fd;
+	int fd = unix_listen(v->uds, 64, 0600, err);
+
+	if (fd < 0)
+		return fd;
+	v->listener.fd = fd;
 	v->listener.cb = vsock_accept;
 	return evloop_add(&v->dev.loop, &v->listener, EPOLLIN);
 }

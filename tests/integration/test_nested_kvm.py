@@ -624,7 +624,9 @@ def scenarios():
         # Last: it changes root.img, which the linux-virtio scenarios check.
         "linux-snapshot": "SNAP snap-ready " + linux("phase=snap", "--disk root.img --rng "
                                                      "--vsock cid=3,uds=/tmp/snap-v.sock"),
-        "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng"),
+        # Its vsock socket path moves with it: the receiver, on this host, takes it over.
+        "linux-migrate": "MIGRATE snap-ready " + linux("phase=snap", "--disk root.img --rng "
+                                                       "--vsock cid=3,uds=/tmp/lm.sock"),
         "linux-migrate-fail": "FAILMIGRATE snap-ready " + linux("phase=snap",
                                                                 "--disk root.img --rng"),
         "vhost-vsock": guest("virtio-vsock", extra="--vsock cid=3"),

@@ -484,6 +484,28 @@ static void test_writable_transmit_buffer_needs_reset(void **state)
 	assert_true(vm_rd(f->t, 0x70) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
+/* Migration on one host: the path goes to the receiver, and comes back when it failed. */
+static void test_handover_gives_the_socket_path_away_and_back(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_vsock_opts o = { .guest_cid = CID, .uds = f->uds };
+	struct virtio_dev *receiver;
+	struct err err = { { 0 } };
+	uint32_t hp;
+	int fd;
+
+	assert_int_equal(f->dev->ops->handover(f->dev, true), 0);
+	assert_int_equal(access(f->uds, F_OK), -1);
+	assert_int_equal(virtio_vsock_create(&f->rx.gm, &o, &receiver, &err), 0);
+	/* Taken while the receiver has it: refused, the receiver's socket untouched. */
+	assert_int_equal(f->dev->ops->handover(f->dev, false), -EADDRINUSE);
+	assert_int_equal(access(f->uds, F_OK), 0);
+	receiver->ops->destroy(receiver);
+	assert_int_equal(f->dev->ops->handover(f->dev, false), 0);
+	fd = host_connect(f, 52, &hp);
+	close(fd);
+}
+
 static void test_socket_path_rules(void **state)
 {
 	struct fixture *f = *state;
@@ -541,6 +563,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writable_transmit_buffer_needs_reset, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_socket_path_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handover_gives_the_socket_path_away_and_back,
+						setup, teardown),
 	};
 
 	/* The device threads run under their seccomp filter, as in ember. */
