@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,10 +13,14 @@ int term_init(struct term *t, int fd)
 	struct termios raw;
 
 	memset(t, 0, sizeof(*t));
-	t->fd = fd;
+	t->fd = -1;
 	if (!isatty(fd))
 		return 0;
 	if (tcgetattr(fd, &t->saved) < 0)
+		return -errno;
+	/* A terminal of its own: `fd` may come to mean something else (console/sock.h). */
+	t->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (t->fd < 0)
 		return -errno;
 	raw = t->saved;
 	/* Raw input, but keep output processing so that ember's own messages stay readable. */
@@ -35,6 +40,9 @@ void term_restore(struct term *t)
 {
 	if (t->raw)
 		tcsetattr(t->fd, TCSANOW, &t->saved);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
 	t->raw = false;
 }
 

@@ -19,7 +19,7 @@
 #define TERM_ESCAPE 0x01 /* Ctrl-A */
 
 struct term {
-	int fd;
+	int fd; /* a duplicate of the terminal's fd (-1: not a terminal), for the restore */
 	bool raw;
 	bool escape; /* the escape key was the last key */
 	struct termios saved;
@@ -29,6 +29,7 @@ enum term_action { TERM_NONE, TERM_QUIT, TERM_HELP };
 
 /* Puts a terminal fd in raw mode; does nothing (returns 0) when fd is not a TTY. */
 int term_init(struct term *t, int fd) __must_check;
+/* The terminal as it was, even if the fd given to term_init() now is another file. */
 void term_restore(struct term *t);
 
 /*

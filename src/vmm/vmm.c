@@ -78,7 +78,7 @@ static void vmm_read_stdin(struct vmm *c)
 {
 	uint8_t raw[CONSOLE_BUF];
 	enum term_action action = TERM_NONE;
-	ssize_t n = read(c->term.fd, raw, sizeof(raw));
+	ssize_t n = read(STDIN_FILENO, raw, sizeof(raw));
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -155,6 +155,8 @@ static void vmm_on_console_client(struct ev_handler *h, uint32_t events)
 		vmm_watch_stdin(c, watched);
 		return;
 	}
+	/* The user's terminal is no longer the console: as it was, and no escape keys. */
+	term_restore(&c->term);
 	if (!c->vm || !c->stdin_on)
 		return; /* its input is read once the VM runs (vmm_setup_console) */
 	c->stdin_eof = false;

@@ -1,8 +1,11 @@
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "console/term.h"
@@ -67,6 +70,36 @@ static void test_literal_escape_and_help(void **state)
 	assert_memory_equal(out, "q", 1);
 }
 
+/* A console socket's client took stdin over: the terminal is still put back as it was. */
+static void test_restore_after_the_fd_changed(void **state)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY), tty, probe, null;
+	struct termios before, after;
+	struct term t;
+
+	(void)state;
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+		skip(); /* no devpts here */
+	tty = open(ptsname(master), O_RDWR | O_NOCTTY);
+	probe = open(ptsname(master), O_RDWR | O_NOCTTY);
+	assert_true(tty >= 0 && probe >= 0);
+	assert_int_equal(tcgetattr(probe, &before), 0);
+	assert_int_equal(term_init(&t, tty), 0);
+	assert_true(t.raw);
+	assert_int_equal(tcgetattr(probe, &after), 0);
+	assert_int_equal(after.c_lflag & ICANON, 0);
+	null = open("/dev/null", O_RDWR);
+	assert_int_equal(dup2(null, tty), tty);
+	close(null);
+	term_restore(&t);
+	assert_int_equal(tcgetattr(probe, &after), 0);
+	assert_int_equal(after.c_lflag, before.c_lflag);
+	assert_int_equal(t.fd, -1);
+	close(probe);
+	close(tty);
+	close(master);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -74,6 +107,7 @@ int main(void)
 		cmocka_unit_test(test_quit),
 		cmocka_unit_test(test_escape_split_across_reads),
 		cmocka_unit_test(test_literal_escape_and_help),
+		cmocka_unit_test(test_restore_after_the_fd_changed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
