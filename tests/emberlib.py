@@ -499,7 +499,7 @@ class EmberAPI:
 HOSTILE_CASES = ["outside_ram", "after_outside_ram", "wraps_around", "huge_length",
                  "after_huge_length", "queue_size_3", "queue_size_over_max", "queue_size_0",
                  "early_notify", "after_early_notify", "config_out_of_range", "notify_flood",
-                 "after_notify_flood", "reset_in_flight", "net_reset_in_flight",
+                 "after_notify_flood", "reset_in_flight", "readonly_write", "net_reset_in_flight",
                  "vsock_reset_in_flight", "i8042_flood", "cmos_flood", "canary"]
 
 

@@ -49,6 +49,7 @@ struct config {
 	unsigned int expect_cpus; /* 0: not given */
 	const char *net_ip;	  /* virtio-net's address, NULL: not given */
 	uint64_t net_pings;	  /* echo replies virtio-net must send, 0: not given */
+	uint64_t net_wait_s;	  /* seconds virtio-net waits for them, 0: not given */
 	uint64_t console_lines;	  /* lines virtio-console echoes, 0: not given */
 	uint64_t ticks;		  /* TICK lines the ticker prints, 0: not given */
 };

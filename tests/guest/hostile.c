@@ -22,6 +22,8 @@
 #define H_UART_FLOOD 65536
 #define H_INFLIGHT   4
 #define BLK_T_IN     0
+#define BLK_T_OUT    1
+#define BLK_S_OK     0
 #define COM1_THR     0x3f8
 #define COM1_LSR     0x3fd
 #define LSR_THRE     0x20
@@ -188,6 +190,35 @@ static const char *reset_in_flight(void)
 		if (!err && h_status[0] != 0)
 			err = "the read after the reset failed";
 	}
+	virtio_stop(d);
+	return err;
+}
+
+/*
+ * A write to sector 0 of the read-only disk (the second block device), its
+ * read-only feature left unacknowledged as a careless driver would: the
+ * device must refuse it (the host checks the image is unchanged).
+ */
+static const char *readonly_write(void)
+{
+	struct virtio_dev *d = virtio_find(VIRTIO_ID_BLOCK, 1);
+	struct virtio_buf b[3] = { { &h_hdr[0], 16, false },
+				   { h_blk[0], 512, false },
+				   { &h_status[0], 1, true } };
+	uint32_t len;
+	const char *err;
+
+	if (!d)
+		return "no second block device";
+	err = virtio_init(d, 0);
+	if (err)
+		return err;
+	memset(h_blk[0], 0xee, sizeof(h_blk[0]));
+	h_hdr[0] = (struct h_req){ .type = BLK_T_OUT, .sector = 0 };
+	h_status[0] = 0xff;
+	err = virtio_request(d, b, 3, false, &len);
+	if (!err && (h_status[0] == BLK_S_OK || h_status[0] == 0xff))
+		err = "the write to the read-only disk was not refused";
 	virtio_stop(d);
 	return err;
 }
@@ -440,6 +471,7 @@ void test_hostile(void)
 	report("after_notify_flood", rng_ok(d), &failed);
 	virtio_stop(d);
 	report("reset_in_flight", reset_in_flight(), &failed);
+	report("readonly_write", readonly_write(), &failed);
 	report("net_reset_in_flight", net_reset_in_flight(), &failed);
 	report("vsock_reset_in_flight", vsock_reset_in_flight(), &failed);
 	report("i8042_flood", i8042_flood(), &failed);

@@ -10,6 +10,7 @@
  *   expect_cpus=N        the number of CPUs the smp test must find
  *   net_ip=A.B.C.D       virtio-net's IPv4 address
  *   net_pings=N          the echo replies virtio-net sends before it passes
+ *   net_wait_s=N         how long virtio-net waits for them (default 30 s)
  *   console_lines=N      the lines virtio-console echoes before it passes
  *   ticks=N              the TICK lines the ticker prints (default 50)
  */
@@ -119,6 +120,8 @@ static void parse_word(char *w)
 		config.net_ip = w + 7; /* words outlive the tests */
 	} else if (starts_with(w, "net_pings=")) {
 		set_number("net_pings", w + 10, &config.net_pings);
+	} else if (starts_with(w, "net_wait_s=")) {
+		set_number("net_wait_s", w + 11, &config.net_wait_s);
 	} else if (starts_with(w, "console_lines=")) {
 		set_number("console_lines", w + 14, &config.console_lines);
 	} else if (starts_with(w, "ticks=")) {

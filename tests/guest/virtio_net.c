@@ -290,7 +290,8 @@ void test_virtio_net(void)
 		net_fill_rx(&n);
 		gprintf("READY virtio-net\n");
 		timer_start();
-		n.end = timer_ticks() + NET_TIMEOUT_MS;
+		n.end = timer_ticks() +
+			(config.net_wait_s ? config.net_wait_s * 1000 : NET_TIMEOUT_MS);
 		err = net_serve(&n);
 		timer_stop();
 	}

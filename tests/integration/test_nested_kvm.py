@@ -421,7 +421,7 @@ run_manager_net() {
 	dpid=$!
 	for i in $(seq 100); do [ -S /tmp/mgrn/d.sock ] && break; sleep 0.1; done
 	echo '{"name": "net0", "ipv4": "10.77.0.1/24"}' > /tmp/mgrn/net0.json
-	echo '{"name": "answers", "network": "net0", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=virtio-net net_ip=10.77.0.2 net_pings=3 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tapA", "guest_mac": "06:00:ac:10:00:02"}]}' > /tmp/mgrn/answers.json
+	echo '{"name": "answers", "network": "net0", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=virtio-net net_ip=10.77.0.2 net_pings=3 net_wait_s=120 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tapA", "guest_mac": "06:00:ac:10:00:02"}]}' > /tmp/mgrn/answers.json
 	echo '{"name": "pings", "network": "net0", "boot-source": {"kernel_image_path": "/work/bzImage", "initrd_path": "/work/linux.cpio", "boot_args": "console=ttyS0 rdinit=/init panic=-1 quiet phase=peer"}, "machine-config": {"vcpu_count": 2, "mem_size_mib": 256}, "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tapB", "guest_mac": "06:00:ac:10:00:03"}]}' > /tmp/mgrn/pings.json
 	for f in net-define:net0 define:answers define:pings; do
 		echo "### ${f%%:*} ${f#*:}" >> /tmp/manager-net.out
