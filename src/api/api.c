@@ -352,6 +352,38 @@ static int load_mem_path(struct json_object *body, const char **path, struct err
 	return 0;
 }
 
+/* Firecracker's network_overrides [{iface_id, host_dev_name}] and vsock_override {uds_path}. */
+static int load_overrides(struct json_object *body, struct ctl_snapshot *rq, struct err *err)
+{
+	struct json_object *nets = json_object_object_get(body, "network_overrides");
+	struct json_object *vsock = json_object_object_get(body, "vsock_override");
+	size_t n = nets ? json_object_array_length(nets) : 0;
+	int ret = 0;
+
+	if (n > CTL_MAX_NET_OVERRIDES)
+		return err_set(err, -E2BIG, "network_overrides: at most %d entries",
+			       CTL_MAX_NET_OVERRIDES);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(nets, i);
+
+		ret = vm_json_check(o, "network_overrides",
+				    (const char *const[]){ "iface_id:s!", "host_dev_name:s!" }, 2,
+				    err);
+		if (ret == 0)
+			rq->net_overrides[i] = (struct ctl_net_override){
+				json_object_get_string(json_object_object_get(o, "iface_id")),
+				json_object_get_string(json_object_object_get(o, "host_dev_name")),
+			};
+	}
+	rq->nr_net_overrides = (unsigned int)n;
+	if (ret == 0 && vsock)
+		ret = vm_json_check(vsock, "vsock_override", (const char *const[]){ "uds_path:s!" },
+				    1, err);
+	if (ret == 0 && vsock)
+		rq->vsock_uds = json_object_get_string(json_object_object_get(vsock, "uds_path"));
+	return ret;
+}
+
 static bool config_is_empty(const struct vm_config *c)
 {
 	return !c->kernel_path && !c->nr_devices;
@@ -366,17 +398,15 @@ static int put_snapshot_load(struct api *a, const char *id, struct json_object *
 				(const char *const[]){ "snapshot_path:s!", "mem_file_path:s",
 						       "mem_backend:o", "enable_diff_snapshots:b",
 						       "track_dirty_pages:b", "resume_vm:b",
-						       "network_overrides:a" },
-				7, err);
+						       "network_overrides:a", "vsock_override:o" },
+				8, err);
 
 	if (ret == 0)
 		ret = load_mem_path(body, &rq.mem_path, err);
+	if (ret == 0)
+		ret = load_overrides(body, &rq, err);
 	if (ret < 0)
 		return ret;
-	o = json_object_object_get(body, "network_overrides");
-	if (o && json_object_array_length(o))
-		return err_set(err, -ENOTSUP,
-			       "network_overrides are not supported by this build of ember");
 	if (!config_is_empty(a->cfg))
 		return err_set(err, -EINVAL,
 			       "cannot load a snapshot after configuring boot resources");

@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,54 @@ static bool vm_device_same(const struct vm_device *a, const struct vm_device *b)
 	if (a->kind != b->kind)
 		return false;
 	return vm_device_is_singleton(a->kind) || (a->id && b->id && strcmp(a->id, b->id) == 0);
+}
+
+/* `*field` replaced by a copy of `value`. */
+static int replace_string(char **field, const char *value, struct err *err)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int vm_config_override_tap(struct vm_config *c, const char *iface_id, const char *tap,
+			   struct err *err)
+{
+	if (!tap[0] || strlen(tap) >= IFNAMSIZ)
+		return err_set(err, -EINVAL,
+			       "network_overrides: host_dev_name must be 1 to %d characters",
+			       IFNAMSIZ - 1);
+	for (unsigned int i = 0; i < c->nr_devices; i++) {
+		struct vm_device *d = &c->devices[i];
+
+		if (d->kind == VM_DEVICE_NET && d->id && strcmp(d->id, iface_id) == 0)
+			return replace_string(&d->net.tap, tap, err);
+	}
+	return err_set(err, -ENOENT, "network_overrides: the snapshot has no interface '%s'",
+		       iface_id);
+}
+
+int vm_config_override_vsock_uds(struct vm_config *c, const char *uds, struct err *err)
+{
+	if (!uds[0] || strlen(uds) > VM_VSOCK_UDS_MAX)
+		return err_set(err, -ENAMETOOLONG, "vsock_override: uds_path must be 1 to %u bytes",
+			       VM_VSOCK_UDS_MAX);
+	for (unsigned int i = 0; i < c->nr_devices; i++) {
+		struct vm_device *d = &c->devices[i];
+
+		if (d->kind != VM_DEVICE_VSOCK)
+			continue;
+		if (!d->vsock.uds)
+			return err_set(err, -EINVAL,
+				       "vsock_override: the snapshot's vsock is the kernel's "
+				       "vhost-vsock, which has no socket path");
+		return replace_string(&d->vsock.uds, uds, err);
+	}
+	return err_set(err, -ENOENT, "vsock_override: the snapshot has no vsock device");
 }
 
 bool vm_config_has_untracked_writer(const struct vm_config *c)

@@ -108,6 +108,16 @@ int vm_config_add_net(struct vm_config *c, const char *spec, struct err *err) __
 int vm_config_set_console(struct vm_config *c, const char *spec, struct err *err) __must_check;
 
 /*
+ * Firecracker's overrides on a snapshot load: the tap behind interface
+ * `iface_id` (its network_overrides), the vsock's Unix socket path (its
+ * vsock_override). An interface or vsock the description lacks is an error.
+ */
+int vm_config_override_tap(struct vm_config *c, const char *iface_id, const char *tap,
+			   struct err *err) __must_check;
+int vm_config_override_vsock_uds(struct vm_config *c, const char *uds,
+				 struct err *err) __must_check;
+
+/*
  * Whether a device writes guest memory behind KVM's dirty log and ember's
  * own (the kernel's vhost-vsock): no live migration or diff snapshot then.
  */

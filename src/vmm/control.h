@@ -41,6 +41,14 @@ struct ctl_migration {
 	struct migration_stats *stats;
 };
 
+/* Load: the tap that interface `iface_id` of the snapshot uses from now on. */
+struct ctl_net_override {
+	const char *iface_id;
+	const char *host_dev_name;
+};
+
+#define CTL_MAX_NET_OVERRIDES 16
+
 /* The snapshot commands' argument, the API thread's until the command returns. */
 struct ctl_snapshot {
 	const char *snapshot_path;
@@ -48,6 +56,10 @@ struct ctl_snapshot {
 	bool resume;	  /* load: run the VM at once rather than leave it paused */
 	bool diff;	  /* create: only the pages written since the last snapshot */
 	bool track_dirty; /* load: track written pages for diff snapshots */
+	/* load: Firecracker's network_overrides and vsock_override (none: 0, NULL) */
+	struct ctl_net_override net_overrides[CTL_MAX_NET_OVERRIDES];
+	unsigned int nr_net_overrides;
+	const char *vsock_uds;
 };
 
 /* Called once a posted command has its answer (or the VMM is going away). */

@@ -449,6 +449,19 @@ static int vmm_adopt(struct vmm *c, struct vm_config *cfg, int ret)
 	return ret;
 }
 
+/* The load request's overrides of the snapshot's description. */
+static int vmm_override(struct vm_config *cfg, const struct ctl_snapshot *rq, struct err *err)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; ret == 0 && i < rq->nr_net_overrides; i++)
+		ret = vm_config_override_tap(cfg, rq->net_overrides[i].iface_id,
+					     rq->net_overrides[i].host_dev_name, err);
+	if (ret == 0 && rq->vsock_uds)
+		ret = vm_config_override_vsock_uds(cfg, rq->vsock_uds, err);
+	return ret;
+}
+
 static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err *err)
 {
 	struct vm_config cfg;
@@ -460,6 +473,11 @@ static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err
 		return err_set(err, -EEXIST, "the microVM is already running");
 	vm_config_init(&cfg);
 	ret = snapshot_read(rq->snapshot_path, &r, &cfg, err);
+	if (ret == 0) {
+		ret = vmm_override(&cfg, rq, err);
+		if (ret < 0)
+			snapr_fini(&r);
+	}
 	if (ret < 0) {
 		vm_config_fini(&cfg);
 		return ret;

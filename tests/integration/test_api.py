@@ -394,6 +394,57 @@ def test_corrupt_snapshots_are_refused(api, tmp_path, name, image, message):
     assert api.put("/boot-source", {"kernel_image_path": str(GUEST_ELF)}) == (204, None)
 
 
+NET_Eth0 = {"kind": 2, "id": "eth0", "tap": "tap-old", "mac": "06:00:ac:10:00:02", "bw": 0,
+            "ops": 0}
+VSOCK_UDS = {"kind": 4, "id": "v", "cid": 3, "uds": "/tmp/old.vsock"}
+VSOCK_VHOST = {"kind": 4, "id": "v", "cid": 3}
+
+
+@pytest.mark.parametrize("devices, overrides, message", [
+    ([NET_Eth0], {"network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap-new"}]},
+     "network_overrides: the snapshot has no interface 'eth9'"),
+    ([NET_Eth0], {"network_overrides": [{"iface_id": "eth0", "host_dev_name": "x" * 16}]},
+     "host_dev_name must be 1 to 15 characters"),
+    ([NET_Eth0], {"network_overrides": [{"iface_id": "eth0"}]}, "'host_dev_name' is required"),
+    ([NET_Eth0], {"network_overrides": ["eth0"]}, "network_overrides"),
+    ([NET_Eth0], {"network_overrides": [{"iface_id": "eth0", "host_dev_name": "t"}] * 17},
+     "at most 16 entries"),
+    ([NET_Eth0], {"vsock_override": {"uds_path": "/tmp/new.vsock"}},
+     "vsock_override: the snapshot has no vsock device"),
+    ([VSOCK_VHOST], {"vsock_override": {"uds_path": "/tmp/new.vsock"}},
+     "the kernel's vhost-vsock, which has no socket path"),
+    ([VSOCK_UDS], {"vsock_override": {}}, "'uds_path' is required"),
+    ([VSOCK_UDS], {"vsock_override": {"uds_path": "/" + "x" * 200}}, "uds_path must be 1 to 96"),
+])
+def test_bad_snapshot_load_overrides(api, tmp_path, devices, overrides, message):
+    """Firecracker's network_overrides and vsock_override on a snapshot load, refused with
+    the reason when they do not fit the snapshot; ember stays ready for another try."""
+    path = tmp_path / "vm.snap"
+    path.write_bytes(snapshot_image(with_description({**DESCRIPTION, "devices": devices})))
+    (tmp_path / "m").write_bytes(bytes(64 << 20))
+    status, reply = api.put("/snapshot/load", {
+        "snapshot_path": str(path), "mem_backend": {"backend_type": "File",
+                                                    "backend_path": str(tmp_path / "m")},
+        **overrides})
+    assert status == 400 and message in reply["fault_message"], reply
+    assert api.get("/")[1]["state"] == "Not started"
+
+
+@pytest.mark.skipif(os.path.exists("/dev/kvm"), reason="this host has /dev/kvm")
+def test_fitting_snapshot_load_overrides_are_taken(api, tmp_path):
+    """Overrides that fit go through to building the VM (which needs /dev/kvm here)."""
+    path = tmp_path / "vm.snap"
+    path.write_bytes(snapshot_image(with_description({**DESCRIPTION,
+                                                      "devices": [NET_Eth0, VSOCK_UDS]})))
+    (tmp_path / "m").write_bytes(bytes(64 << 20))
+    status, reply = api.put("/snapshot/load", {
+        "snapshot_path": str(path), "mem_backend": {"backend_type": "File",
+                                                    "backend_path": str(tmp_path / "m")},
+        "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap-new"}],
+        "vsock_override": {"uds_path": str(tmp_path / "new.vsock")}})
+    assert status == 400 and "/dev/kvm" in reply["fault_message"], reply
+
+
 # --- with a VM (needs /dev/kvm) ---------------------------------------------
 
 

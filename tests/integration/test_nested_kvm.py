@@ -252,15 +252,18 @@ diff_snapshots() {
 	restore_from /tmp/diff.snap /tmp/base.mem
 }
 # A second ember runs the snapshot $1 (memory $2): its output follows a
-# "=== restored" line in the scenario's output.
+# "=== restored" line in the scenario's output. $load_extra: more fields of
+# the load request (then the restored VM's configuration is asked for too).
 restore_from() {
 	rm -f /tmp/api.sock
 	/work/ember --api-sock /tmp/api.sock </dev/null >/tmp/$name.out2 2>>/tmp/$name.err &
 	pid=$!
 	(sleep 120; kill -9 $pid 2>/dev/null) &
 	for i in $(seq 100); do [ -S /tmp/api.sock ] && break; sleep 0.1; done
-	api PUT /snapshot/load "{\\"snapshot_path\\": \\"$1\\", \\"mem_backend\\": {\\"backend_type\\": \\"File\\", \\"backend_path\\": \\"$2\\"}, \\"resume_vm\\": true}"
+	api PUT /snapshot/load "{\\"snapshot_path\\": \\"$1\\", \\"mem_backend\\": {\\"backend_type\\": \\"File\\", \\"backend_path\\": \\"$2\\"}, \\"resume_vm\\": true$load_extra}"
 	api GET /
+	[ -n "$load_extra" ] && api GET /vm/config
+	load_extra=
 	wait $pid
 	rc=$?
 	if [ -n "$peer" ]; then  # vsock-peer talked to the restored guest: its output last
@@ -541,6 +544,7 @@ run_api() {
 	[ $name = api-diff ] && mc="$mc, \\"track_dirty_pages\\": true"
 	api PUT /machine-config "{$mc}"
 	api PUT /entropy '{}'
+	[ $name = api-snapshot ] && api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapS0"}'
 	api PUT /actions '{"action_type": "InstanceStart"}'
 	# Every thread's seccomp mode once the VM runs: main, vCPU, device, API.
 	for t in /proc/$pid/task/*; do
@@ -548,6 +552,8 @@ run_api() {
 	done
 	case $name:$tests in
 	api-snapshot:*)
+		# Restored onto another tap (Firecracker's network_overrides).
+		load_extra=', "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tapS1"}]'
 		snapshot_and_restore
 		return
 		;;
@@ -947,12 +953,17 @@ def test_api_boots_pauses_and_resumes_the_guest(nested):
 
 
 def test_snapshot_restores_into_a_new_process(nested):
-    """The ticker counts on in a second ember from where the first one's snapshot left it."""
+    """The ticker counts on in a second ember from where the first one's snapshot left it,
+    its network interface moved to another tap by the load's network_overrides."""
+    import json
     r = scenario(nested, "api-snapshot")
     calls, other = api_calls(r)
-    # GET /, 4 x config, InstanceStart, Paused, snapshot; then load, GET /.
-    assert [c[0] for c in calls] == [200, 204, 204, 204, 204, 204, 204, 204, 200], r.explain()
-    assert '"state":"Running"' in calls[-1][1], r.explain()
+    # GET /, 5 x config, InstanceStart, Paused, snapshot; then load, GET /, GET /vm/config.
+    assert [c[0] for c in calls] == [200] + [204] * 8 + [200, 200], r.explain()
+    assert '"state":"Running"' in calls[-2][1], r.explain()
+    ifaces = json.loads(calls[-1][1])["network-interfaces"]
+    assert [(i["iface_id"], i["host_dev_name"]) for i in ifaces] == [("eth0", "tapS1")], \
+        r.explain()
     assert r.returncode == 0 and r.passed("ticker"), r.explain()
     before, after = r.stdout.split("=== restored")
     first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]

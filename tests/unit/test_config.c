@@ -211,6 +211,28 @@ static void test_bad_disk_specs(void **state)
 	vm_config_fini(&c);
 }
 
+/* A snapshot load's overrides: the interface's tap and the vsock's path, nothing else. */
+static void test_load_overrides(void **state)
+{
+	struct vm_config c;
+	struct err err = { { 0 } };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_add_net(&c, "tap=tap-old,mac=06:00:00:00:00:01", &err), 0);
+	c.devices[0].id = strdup("eth0");
+	assert_int_equal(vm_config_override_vsock_uds(&c, "/tmp/v.sock", &err), -ENOENT);
+	assert_int_equal(vm_config_add_vsock(&c, "cid=3,uds=/tmp/old.sock", &err), 0);
+	assert_int_equal(vm_config_override_tap(&c, "eth1", "tap-new", &err), -ENOENT);
+	assert_int_equal(vm_config_override_tap(&c, "eth0", "", &err), -EINVAL);
+	assert_int_equal(vm_config_override_tap(&c, "eth0", "tap-new", &err), 0);
+	assert_string_equal(c.devices[0].net.tap, "tap-new");
+	assert_true(c.devices[0].net.has_mac); /* the rest stays */
+	assert_int_equal(vm_config_override_vsock_uds(&c, "/tmp/new.sock", &err), 0);
+	assert_string_equal(c.devices[1].vsock.uds, "/tmp/new.sock");
+	vm_config_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_bad_disk_specs),
 		cmocka_unit_test(test_net_specs),
 		cmocka_unit_test(test_vsock_specs),
+		cmocka_unit_test(test_load_overrides),
 
 	};
 
