@@ -461,7 +461,8 @@ run_manager_migrate() {
 		eval d$side=\\$!
 	done
 	for i in $(seq 100); do [ -S /tmp/mga/d.sock ] && [ -S /tmp/mgb/d.sock ] && break; sleep 0.1; done
-	echo '{"name": "mover", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=ticker ticks=60 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}' > /tmp/mga/mover.json
+	# Its vsock's socket path goes with it to the other emberd's ember, on this host.
+	echo '{"name": "mover", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=ticker ticks=60 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, "vsock": {"guest_cid": 3, "uds_path": "/tmp/mgv.sock"}}' > /tmp/mga/mover.json
 	mgm a define /tmp/mga/mover.json
 	mgm b define /tmp/mga/mover.json
 	mgm a start mover
