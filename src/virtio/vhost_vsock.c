@@ -22,9 +22,10 @@
  * The event queue stays in ember; it carries one event, the transport reset
  * after a restore.
  *
- * A snapshot (or a migration) takes the rings' positions from the kernel
- * with the device paused; the restored device hands them back to a new
- * vhost-vsock. The kernel's connections stay behind with the old process:
+ * A snapshot takes the rings' positions from the kernel with the device
+ * paused; the restored device hands them back to a new vhost-vsock. (Live
+ * migration is refused: the kernel's writes to guest memory escape the
+ * dirty log.) The kernel's connections stay behind with the old process:
  * the guest hears of it by the transport reset. The CID moves with the VM,
  * so a VM restored on the same host needs the old one gone first.
  */
@@ -224,8 +225,7 @@ static int vhost_vsock_drain(struct virtio_dev *d)
 	return 0;
 }
 
-/* Restored: its rings went back to a new vhost-vsock on activation; the guest's connections did
- * not. */
+/* Restored: the rings went to a new vhost-vsock on activation; the connections did not. */
 static void vhost_vsock_restored(struct virtio_dev *d)
 {
 	vsock_send_transport_reset(d);
