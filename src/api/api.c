@@ -352,8 +352,11 @@ static int load_mem_path(struct json_object *body, const char **path, struct err
 	return 0;
 }
 
-/* Firecracker's network_overrides [{iface_id, host_dev_name}] and vsock_override {uds_path}. */
-static int load_overrides(struct json_object *body, struct ctl_snapshot *rq, struct err *err)
+/*
+ * Firecracker's network_overrides [{iface_id, host_dev_name}] and
+ * vsock_override {uds_path}; the strings stay `body`'s.
+ */
+static int load_overrides(struct json_object *body, struct ctl_overrides *ov, struct err *err)
 {
 	struct json_object *nets = json_object_object_get(body, "network_overrides");
 	struct json_object *vsock = json_object_object_get(body, "vsock_override");
@@ -370,17 +373,17 @@ static int load_overrides(struct json_object *body, struct ctl_snapshot *rq, str
 				    (const char *const[]){ "iface_id:s!", "host_dev_name:s!" }, 2,
 				    err);
 		if (ret == 0)
-			rq->net_overrides[i] = (struct ctl_net_override){
+			ov->net[i] = (struct ctl_net_override){
 				json_object_get_string(json_object_object_get(o, "iface_id")),
 				json_object_get_string(json_object_object_get(o, "host_dev_name")),
 			};
 	}
-	rq->nr_net_overrides = (unsigned int)n;
+	ov->nr_net = (unsigned int)n;
 	if (ret == 0 && vsock)
 		ret = vm_json_check(vsock, "vsock_override", (const char *const[]){ "uds_path:s!" },
 				    1, err);
 	if (ret == 0 && vsock)
-		rq->vsock_uds = json_object_get_string(json_object_object_get(vsock, "uds_path"));
+		ov->vsock_uds = json_object_get_string(json_object_object_get(vsock, "uds_path"));
 	return ret;
 }
 
@@ -404,7 +407,7 @@ static int put_snapshot_load(struct api *a, const char *id, struct json_object *
 	if (ret == 0)
 		ret = load_mem_path(body, &rq.mem_path, err);
 	if (ret == 0)
-		ret = load_overrides(body, &rq, err);
+		ret = load_overrides(body, &rq.ov, err);
 	if (ret < 0)
 		return ret;
 	if (!config_is_empty(a->cfg))
@@ -483,9 +486,10 @@ static int get_migration(struct api *a, const char *id, struct json_object *body
 }
 
 /* Hands the migration to the main thread; the request waits, parked, for its end. */
-static int post_migration(struct api *a, enum ctl_cmd cmd, const char *url, unsigned int timeout_s,
-			  struct err *err)
+static int post_migration(struct api *a, enum ctl_cmd cmd, struct json_object *body,
+			  unsigned int timeout_s, const struct ctl_overrides *ov, struct err *err)
 {
+	const char *url = json_object_get_string(json_object_object_get(body, "url"));
 	struct api_migration *m = &a->mig;
 	int ret;
 
@@ -496,12 +500,15 @@ static int post_migration(struct api *a, enum ctl_cmd cmd, const char *url, unsi
 			       API_URL_MAX - 1);
 	memset(&m->st, 0, sizeof(m->st)); /* the main thread has not seen it yet */
 	snprintf(m->url, sizeof(m->url), "%s", url);
-	m->rq = (struct ctl_migration){ .url = m->url, .timeout_s = timeout_s, .stats = &m->st };
+	m->rq = (struct ctl_migration){
+		.url = m->url, .timeout_s = timeout_s, .ov = *ov, .stats = &m->st
+	};
 	m->sending = cmd == CTL_MIGRATE_SEND;
 	m->start_ns = monotonic_ns();
 	ret = a->post(a->ctx, cmd, &m->rq, a->wake, a->wake_cookie, err);
 	if (ret < 0)
 		return ret;
+	m->body = json_object_get(body);
 	m->cmd = cmd;
 	return API_PARKED;
 }
@@ -515,18 +522,22 @@ static int put_migration_send(struct api *a, const char *id, struct json_object 
 		return ret;
 	if (a->state == API_NOT_STARTED)
 		return err_set(err, -EINVAL, "the microVM is not running");
-	return post_migration(a, CTL_MIGRATE_SEND,
-			      json_object_get_string(json_object_object_get(body, "url")), 0, err);
+	return post_migration(a, CTL_MIGRATE_SEND, body, 0, &(struct ctl_overrides){ 0 }, err);
 }
 
 static int put_migration_receive(struct api *a, const char *id, struct json_object *body,
 				 struct api_reply *r, struct err *err)
 {
+	struct ctl_overrides ov = { 0 };
 	struct json_object *t;
 	unsigned int timeout_s = 300;
-	int ret = vm_json_check(body, "migration", (const char *const[]){ "url:s!", "timeout_s:i" },
-				2, err);
+	int ret = vm_json_check(body, "migration",
+				(const char *const[]){ "url:s!", "timeout_s:i",
+						       "network_overrides:a", "vsock_override:o" },
+				4, err);
 
+	if (ret == 0)
+		ret = load_overrides(body, &ov, err);
 	if (ret < 0)
 		return ret;
 	t = json_object_object_get(body, "timeout_s");
@@ -537,9 +548,7 @@ static int put_migration_receive(struct api *a, const char *id, struct json_obje
 	if (!config_is_empty(a->cfg))
 		return err_set(err, -EINVAL,
 			       "cannot receive a migration after configuring boot resources");
-	return post_migration(a, CTL_MIGRATE_RECEIVE,
-			      json_object_get_string(json_object_object_get(body, "url")),
-			      timeout_s, err);
+	return post_migration(a, CTL_MIGRATE_RECEIVE, body, timeout_s, &ov, err);
 }
 
 static int not_supported(struct api *a, const char *id, struct json_object *body,
@@ -702,5 +711,8 @@ void api_finish(struct api *a, struct api_reply *r)
 		a->state = API_RUNNING;
 	log_info("PUT /ember/migration/%s: %u%s%s", m->sending ? "send" : "receive", r->status,
 		 ret < 0 ? " " : "", ret < 0 ? err.msg : "");
+	json_object_put(m->body);
+	m->body = NULL;
+	m->rq.ov = (struct ctl_overrides){ 0 };
 	m->cmd = CTL_NONE;
 }

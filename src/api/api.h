@@ -37,6 +37,8 @@ struct api_migration {
 	char url[API_URL_MAX];
 	uint64_t start_ns;
 	struct ctl_migration rq;
+	struct json_object
+		*body; /* the request, held while it runs: rq's overrides are its strings */
 	struct migration_stats st;
 };
 

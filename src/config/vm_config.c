@@ -380,8 +380,7 @@ int vm_config_override_tap(struct vm_config *c, const char *iface_id, const char
 		if (d->kind == VM_DEVICE_NET && d->id && strcmp(d->id, iface_id) == 0)
 			return replace_string(&d->net.tap, tap, err);
 	}
-	return err_set(err, -ENOENT, "network_overrides: the snapshot has no interface '%s'",
-		       iface_id);
+	return err_set(err, -ENOENT, "network_overrides: the VM has no interface '%s'", iface_id);
 }
 
 int vm_config_override_vsock_uds(struct vm_config *c, const char *uds, struct err *err)
@@ -396,11 +395,11 @@ int vm_config_override_vsock_uds(struct vm_config *c, const char *uds, struct er
 			continue;
 		if (!d->vsock.uds)
 			return err_set(err, -EINVAL,
-				       "vsock_override: the snapshot's vsock is the kernel's "
+				       "vsock_override: the VM's vsock is the kernel's "
 				       "vhost-vsock, which has no socket path");
 		return replace_string(&d->vsock.uds, uds, err);
 	}
-	return err_set(err, -ENOENT, "vsock_override: the snapshot has no vsock device");
+	return err_set(err, -ENOENT, "vsock_override: the VM has no vsock device");
 }
 
 bool vm_config_has_untracked_writer(const struct vm_config *c)

@@ -34,14 +34,7 @@ enum ctl_cmd {
 
 struct migration_stats;
 
-/* The migration commands' argument; `stats` (send) is filled on the way back. */
-struct ctl_migration {
-	const char *url;
-	unsigned int timeout_s; /* receive: how long to wait for the sender */
-	struct migration_stats *stats;
-};
-
-/* Load: the tap that interface `iface_id` of the snapshot uses from now on. */
+/* Load or receive: the tap that interface `iface_id` of the VM uses from now on. */
 struct ctl_net_override {
 	const char *iface_id;
 	const char *host_dev_name;
@@ -49,17 +42,29 @@ struct ctl_net_override {
 
 #define CTL_MAX_NET_OVERRIDES 16
 
+/* Firecracker's network_overrides and vsock_override (none: 0, NULL). */
+struct ctl_overrides {
+	struct ctl_net_override net[CTL_MAX_NET_OVERRIDES];
+	unsigned int nr_net;
+	const char *vsock_uds;
+};
+
+/* The migration commands' argument; `stats` (send) is filled on the way back. */
+struct ctl_migration {
+	const char *url;
+	unsigned int timeout_s;	 /* receive: how long to wait for the sender */
+	struct ctl_overrides ov; /* receive: changes to the sender's description */
+	struct migration_stats *stats;
+};
+
 /* The snapshot commands' argument, the API thread's until the command returns. */
 struct ctl_snapshot {
 	const char *snapshot_path;
 	const char *mem_path;
-	bool resume;	  /* load: run the VM at once rather than leave it paused */
-	bool diff;	  /* create: only the pages written since the last snapshot */
-	bool track_dirty; /* load: track written pages for diff snapshots */
-	/* load: Firecracker's network_overrides and vsock_override (none: 0, NULL) */
-	struct ctl_net_override net_overrides[CTL_MAX_NET_OVERRIDES];
-	unsigned int nr_net_overrides;
-	const char *vsock_uds;
+	bool resume;		 /* load: run the VM at once rather than leave it paused */
+	bool diff;		 /* create: only the pages written since the last snapshot */
+	bool track_dirty;	 /* load: track written pages for diff snapshots */
+	struct ctl_overrides ov; /* load: changes to the snapshot's description */
 };
 
 /* Called once a posted command has its answer (or the VMM is going away). */

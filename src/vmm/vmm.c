@@ -449,16 +449,16 @@ static int vmm_adopt(struct vmm *c, struct vm_config *cfg, int ret)
 	return ret;
 }
 
-/* The load request's overrides of the snapshot's description. */
-static int vmm_override(struct vm_config *cfg, const struct ctl_snapshot *rq, struct err *err)
+/* A load or receive request's changes to the description that came with the VM. */
+static int vmm_override(struct vm_config *cfg, const struct ctl_overrides *ov, struct err *err)
 {
 	int ret = 0;
 
-	for (unsigned int i = 0; ret == 0 && i < rq->nr_net_overrides; i++)
-		ret = vm_config_override_tap(cfg, rq->net_overrides[i].iface_id,
-					     rq->net_overrides[i].host_dev_name, err);
-	if (ret == 0 && rq->vsock_uds)
-		ret = vm_config_override_vsock_uds(cfg, rq->vsock_uds, err);
+	for (unsigned int i = 0; ret == 0 && i < ov->nr_net; i++)
+		ret = vm_config_override_tap(cfg, ov->net[i].iface_id, ov->net[i].host_dev_name,
+					     err);
+	if (ret == 0 && ov->vsock_uds)
+		ret = vm_config_override_vsock_uds(cfg, ov->vsock_uds, err);
 	return ret;
 }
 
@@ -474,7 +474,7 @@ static int vmm_ctl_load(struct vmm *c, const struct ctl_snapshot *rq, struct err
 	vm_config_init(&cfg);
 	ret = snapshot_read(rq->snapshot_path, &r, &cfg, err);
 	if (ret == 0) {
-		ret = vmm_override(&cfg, rq, err);
+		ret = vmm_override(&cfg, &rq->ov, err);
 		if (ret < 0)
 			snapr_fini(&r);
 	}
@@ -503,6 +503,8 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 	if (c->vm)
 		return err_set(err, -EEXIST, "the microVM is already running");
 	ret = migration_receive(rq->url, rq->timeout_s, c->sigfd, &in, rq->stats, err);
+	if (ret == 0)
+		ret = vmm_override(&in.cfg, &rq->ov, err);
 	if (ret == 0) {
 		c->cfg = &in.cfg;
 		ret = vmm_restore(c, &in.state, &in.ram, true, err);

@@ -402,7 +402,7 @@ VSOCK_VHOST = {"kind": 4, "id": "v", "cid": 3}
 
 @pytest.mark.parametrize("devices, overrides, message", [
     ([NET_Eth0], {"network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap-new"}]},
-     "network_overrides: the snapshot has no interface 'eth9'"),
+     "network_overrides: the VM has no interface 'eth9'"),
     ([NET_Eth0], {"network_overrides": [{"iface_id": "eth0", "host_dev_name": "x" * 16}]},
      "host_dev_name must be 1 to 15 characters"),
     ([NET_Eth0], {"network_overrides": [{"iface_id": "eth0"}]}, "'host_dev_name' is required"),
@@ -410,7 +410,7 @@ VSOCK_VHOST = {"kind": 4, "id": "v", "cid": 3}
     ([NET_Eth0], {"network_overrides": [{"iface_id": "eth0", "host_dev_name": "t"}] * 17},
      "at most 16 entries"),
     ([NET_Eth0], {"vsock_override": {"uds_path": "/tmp/new.vsock"}},
-     "vsock_override: the snapshot has no vsock device"),
+     "vsock_override: the VM has no vsock device"),
     ([VSOCK_VHOST], {"vsock_override": {"uds_path": "/tmp/new.vsock"}},
      "the kernel's vhost-vsock, which has no socket path"),
     ([VSOCK_UDS], {"vsock_override": {}}, "'uds_path' is required"),
@@ -774,6 +774,32 @@ def test_a_whole_stream_without_kvm_is_refused_to_the_sender(api, tmp_path):
     kind, _, length = struct.unpack("<IIQ", result["answer"][:16])
     code = struct.unpack("<I", result["answer"][16:20])[0]
     assert kind == 6 and code != 0 and b"/dev/kvm" in result["answer"][20:], result
+
+
+def test_migration_receive_overrides(api, tmp_path):
+    """The receiver may put the incoming VM on other taps or another vsock path
+    (Firecracker's load overrides, on PUT /ember/migration/receive): refused at once when
+    malformed, and told to the sender when they do not fit the VM that came."""
+    import threading
+    status, reply = api.put("/ember/migration/receive", {
+        "url": f"unix:{tmp_path / 'm.sock'}", "network_overrides": [{"iface_id": "eth0"}]})
+    assert status == 400 and "'host_dev_name' is required" in reply["fault_message"], reply
+    state = snapshot_image(with_description({**DESCRIPTION, "mem_mib": 16,
+                                             "devices": [NET_Eth0]}))
+    stream = MIG_HELLO + mig_msg(2, json.dumps({**DESCRIPTION, "mem_mib": 16,
+                                                "devices": [NET_Eth0]}).encode()) \
+        + mig_msg(4, state) + mig_msg(5)
+    path, result = tmp_path / "mig.sock", {}
+    t = threading.Thread(target=fake_sender, args=(path, stream, result))
+    t.start()
+    status, reply = api.put("/ember/migration/receive", {
+        "url": f"unix:{path}",
+        "network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap-b"}]})
+    t.join()
+    message = "network_overrides: the VM has no interface 'eth9'"
+    assert status == 400 and message in reply["fault_message"], reply
+    assert message.encode() in result["answer"], result
+    assert api.get("/")[1]["state"] == "Not started"
 
 
 @pytest.mark.usefixtures("kvm")

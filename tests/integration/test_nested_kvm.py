@@ -286,12 +286,17 @@ migrate_and_continue() {
 	pid2=$!
 	(sleep 300; kill -9 $pid2 2>/dev/null) &
 	for i in $(seq 100); do [ -S /tmp/api2.sock ] && break; sleep 0.1; done
-	/work/api-call /tmp/api2.sock PUT /ember/migration/receive '{"url": "unix:/tmp/mig.sock", "timeout_s": 60}' > /tmp/$name.recv 2>&1 &
+	/work/api-call /tmp/api2.sock PUT /ember/migration/receive "{\\"url\\": \\"unix:/tmp/mig.sock\\", \\"timeout_s\\": 60$recv_extra}" > /tmp/$name.recv 2>&1 &
 	recv=$!
 	for i in $(seq 100); do [ -S /tmp/mig.sock ] && break; sleep 0.1; done
 	api PUT /ember/migration/send '{"url": "unix:/tmp/mig.sock"}'
 	wait $recv
 	echo "rc=$?" >> /tmp/$name.recv
+	if [ -n "$recv_extra" ]; then  # the receiver's view of the VM
+		/work/api-call /tmp/api2.sock GET /vm/config >> /tmp/$name.recv 2>&1
+		echo "rc=$?" >> /tmp/$name.recv
+		recv_extra=
+	fi
 	cat /tmp/$name.recv >> /tmp/$name.api
 	wait $pid
 	echo "source rc=$?" >> /tmp/$name.api
@@ -545,7 +550,10 @@ run_api() {
 	[ $name = api-diff ] && mc="$mc, \\"track_dirty_pages\\": true"
 	api PUT /machine-config "{$mc}"
 	api PUT /entropy '{}'
-	[ $name = api-snapshot ] && api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapS0"}'
+	case $name in
+	api-snapshot) api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapS0"}' ;;
+	api-migrate) api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapM0"}' ;;
+	esac
 	api PUT /actions '{"action_type": "InstanceStart"}'
 	# Every thread's seccomp mode once the VM runs: main, vCPU, device, API.
 	for t in /proc/$pid/task/*; do
@@ -563,6 +571,8 @@ run_api() {
 		return
 		;;
 	api-migrate:*)
+		# The receiver, on this host, puts the VM on another tap.
+		recv_extra=', "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tapM1"}]'
 		migrate_and_continue "TICK 5"
 		return
 		;;
@@ -1130,13 +1140,18 @@ def test_boot_timer_logs_the_guest_boot_time(nested):
 
 
 def test_migration_moves_the_running_guest(nested):
-    """The ticker counts on in the receiving ember; the sender ends with status 0."""
+    """The ticker counts on in the receiving ember; the sender ends with status 0. The
+    receiver, on the same host, put the VM's interface on another tap (network_overrides)."""
+    import json
     r = scenario(nested, "api-migrate")
     calls, other = api_calls(r)
     assert r.returncode == 0 and r.passed("ticker"), r.explain()
-    send, receive = calls[-2], calls[-1]
+    send, receive, config = calls[-3], calls[-2], calls[-1]
     assert send[0] == 200 and '"downtime_ms"' in send[1], r.explain()
     assert receive[0] == 204 and "source rc=0" in other, r.explain()
+    ifaces = json.loads(config[1])["network-interfaces"]
+    assert [(i["iface_id"], i["host_dev_name"]) for i in ifaces] == [("eth0", "tapM1")], \
+        r.explain()
     before, after = r.stdout.split("=== migrated")
     first = [int(l.split()[1]) for l in before.splitlines() if l.startswith("TICK ")]
     second = [int(l.split()[1]) for l in after.splitlines() if l.startswith("TICK ")]
