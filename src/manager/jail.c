@@ -248,7 +248,7 @@ int jail_fill(const char *root, struct json_object *cfg, const struct jail_ids *
 		json_object_put(j);
 		return ret;
 	}
-	jail_made(json_object_object_get(j, "vsock"), "uds_path", "/vsock.sock");
+	jail_made(json_object_object_get(j, "vsock"), "uds_path", JAIL_VSOCK_PATH);
 	jail_made(json_object_object_get(j, "serial"), "serial_out_path", "/serial.out");
 	*jailed = j;
 	return 0;

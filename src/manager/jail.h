@@ -37,6 +37,9 @@ char *jail_root(const char *dir, const char *name);
 /* Removes a VM's jail (DIR/jail/ember/NAME) and all in it, following no link. */
 void jail_remove(const char *dir, const char *name);
 
+/* Where a jailed ember finds its vsock's socket (inside its jail). */
+#define JAIL_VSOCK_PATH "/vsock.sock"
+
 /*
  * Puts the files of ember's config `cfg` into the jail at `root` and gives
  * back the config as ember sees it there (*jailed, new). Disks must be on the

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "manager/emberd.h"
+#include "manager/jail.h"
 #include "util/log.h"
 
 static bool url_ok(const char *url)
@@ -18,15 +19,54 @@ static bool url_ok(const char *url)
 	       (!strncmp(url, "unix:", 5) || !strncmp(url, "tcp:", 4));
 }
 
-/* {"url": URL[, "timeout_s": T]} (T 0: none) */
-static char *body_with_url(const char *url, int timeout_s)
+/* {"iface_id": ..., "host_dev_name": ...} of a definition's interface. */
+static struct json_object *tap_override(struct json_object *iface)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "iface_id",
+			       json_object_get(json_object_object_get(iface, "iface_id")));
+	json_object_object_add(o, "host_dev_name",
+			       json_object_get(json_object_object_get(iface, "host_dev_name")));
+	return o;
+}
+
+/*
+ * The VM that comes brings the sender's description; this emberd's own
+ * definition decides its taps and vsock path (a receiver on the same host
+ * needs its own): the receive request's overrides.
+ */
+static void add_overrides(const struct mvm *m, struct json_object *o)
+{
+	struct json_object *ifs = json_object_object_get(m->def, "network-interfaces");
+	struct json_object *vsock = json_object_object_get(m->def, "vsock");
+	struct json_object *nets = json_object_new_array(), *uds, *vo;
+
+	for (size_t i = 0; ifs && i < json_object_array_length(ifs); i++)
+		json_object_array_add(nets, tap_override(json_object_array_get_idx(ifs, i)));
+	json_object_object_add(o, "network_overrides", nets);
+	uds = vsock ? json_object_object_get(vsock, "uds_path") : NULL;
+	if (!uds)
+		return;
+	vo = json_object_new_object();
+	json_object_object_add(vo, "uds_path",
+			       json_object_object_get(m->def, "jail")
+				       ? json_object_new_string(JAIL_VSOCK_PATH)
+				       : json_object_get(uds));
+	json_object_object_add(o, "vsock_override", vo);
+}
+
+/* {"url": URL}; receiving, with the timeout (T 0: ember's) and the overrides. */
+static char *body_with_url(const struct mvm *m, const char *url, bool sending, int timeout_s)
 {
 	struct json_object *o = json_object_new_object();
 	char *text;
 
 	json_object_object_add(o, "url", json_object_new_string(url));
-	if (timeout_s > 0)
+	if (!sending && timeout_s > 0)
 		json_object_object_add(o, "timeout_s", json_object_new_int(timeout_s));
+	if (!sending)
+		add_overrides(m, o);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 								JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
@@ -53,7 +93,7 @@ static int migration_start(struct mvm *m, struct client *c, const char *url, boo
 
 	if (ret < 0)
 		return ret;
-	body = body_with_url(url, sending ? 0 : timeout_s);
+	body = body_with_url(m, url, sending, timeout_s);
 	ret = body ? emberd_job_start(m, c, sending ? JOB_SEND : JOB_RECEIVE, url,
 				      sending ? "/ember/migration/send"
 					      : "/ember/migration/receive",

@@ -515,8 +515,11 @@ def wait_migration(d, name, state, timeout=10):
 
 def test_fake_migration_between_two_emberds(fakes, tmp_path):
     src, dst = fakes
-    for d in fakes:
-        d.ctl("define", definition(tmp_path), check=0)
+    src.ctl("define", definition(tmp_path), check=0)
+    # The receiver's own definition decides the incoming VM's taps and vsock path.
+    dst.ctl("define", definition(tmp_path, **{
+        "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap-b"}],
+        "vsock": {"guest_cid": 3, "uds_path": str(tmp_path / "b.vsock")}}), check=0)
     src.ctl("start", "vm1", check=0)
     url = f"unix:{tmp_path / 'mig.sock'}"
     incoming = ctl_in_background(dst, "--json", "start", "vm1", "--incoming", url,
@@ -543,6 +546,10 @@ def test_fake_migration_between_two_emberds(fakes, tmp_path):
     assert ("migrating", "vm1") in events_of(src) and ("migrated", "vm1") in events_of(src)
     assert events_of(dst)[-2:] == [("incoming", "vm1"), ("started", "vm1")]
     dst.ctl("suspend", "vm1", check=0)  # an ordinary VM again
+    asked = (dst.dir / "run" / "vm1" / "ember.log").read_text()
+    assert "receive overrides: " + json.dumps({
+        "network_overrides": [{"host_dev_name": "tap-b", "iface_id": "eth0"}],
+        "vsock_override": {"uds_path": str(tmp_path / "b.vsock")}}, sort_keys=True) in asked
 
 
 def test_fake_migration_failures_leave_the_source_running(fakes, tmp_path):

@@ -466,10 +466,11 @@ run_manager_migrate() {
 		eval d$side=\\$!
 	done
 	for i in $(seq 100); do [ -S /tmp/mga/d.sock ] && [ -S /tmp/mgb/d.sock ] && break; sleep 0.1; done
-	# Its vsock's socket path goes with it to the other emberd's ember, on this host.
+	# Its vsock: b's definition puts it on another path (the receive request's override).
 	echo '{"name": "mover", "boot-source": {"kernel_image_path": "/work/guest.elf", "boot_args": "test=ticker ticks=60 exit=poweroff"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, "vsock": {"guest_cid": 3, "uds_path": "/tmp/mgv.sock"}}' > /tmp/mga/mover.json
 	mgm a define /tmp/mga/mover.json
-	mgm b define /tmp/mga/mover.json
+	sed s/mgv.sock/mgv-b.sock/ /tmp/mga/mover.json > /tmp/mgb/mover.json
+	mgm b define /tmp/mgb/mover.json
 	mgm a start mover
 	for i in $(seq 600); do grep -q "^TICK 5" /tmp/mga/state/run/mover/console.log && break; sleep 0.1; done
 	EMBER_SOCKET=/tmp/mgb/d.sock /work/emberctl --json start mover --incoming unix:/tmp/mgm.sock --timeout 120 > /tmp/mgm.in 2>&1 &
@@ -480,6 +481,7 @@ run_manager_migrate() {
 	wait $inc
 	rc=$?
 	{ echo "### incoming"; cat /tmp/mgm.in; echo "rc=$rc"; } >> /tmp/$name.out
+	{ echo "### vsock sockets"; ls /tmp/mgv.sock /tmp/mgv-b.sock 2>&1; } >> /tmp/$name.out
 	for i in $(seq 1200); do EMBER_SOCKET=/tmp/mgb/d.sock /work/emberctl info mover | grep -q "shut off" && break; sleep 0.1; done
 	mgm a --json list --all
 	mgm b --json list --all
@@ -1081,6 +1083,9 @@ def test_manager_migrates_a_vm_between_two_emberds(nested):
     # (An idle 64 MiB guest moves in well under the 0.5 s of the first progress line;
     # the progress display is tested with the stand-in ember in test_manager.py.)
     assert json.loads(by["incoming"][0]) == {}, r.explain()
+    # b's definition moved the vsock to its own path; a let go of its own.
+    socks = by["vsock sockets"][0]
+    assert "/tmp/mgv-b.sock" in socks and "mgv.sock: No such file" in socks, r.explain()
     assert json.loads(by["a --json list --all"][0])[0]["state"] == "shut off", r.explain()
     assert json.loads(by["b --json list --all"][0])[0]["state"] == "shut off", r.explain()
     first = [int(l.split()[1]) for l in by["console a"][0].splitlines() if l.startswith("TICK ")]

@@ -240,6 +240,9 @@ def handler(fake):
                 if status == 200:
                     fake.end("migrated", 0)
             elif self.path == "/ember/migration/receive":
+                overrides = {k: b[k] for k in ("network_overrides", "vsock_override") if k in b}
+                log(fake.args.log_path, "receive overrides: " + json.dumps(overrides,
+                                                                            sort_keys=True))
                 self.reply(*fake.receive(b["url"], b.get("timeout_s", 300)))
             else:
                 self.reply(400, {"fault_message": f"fake-ember: no {self.path}"})
