@@ -13,7 +13,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "config/vm_json.h"
 #include "manager/mgr.h"
 #include "util/file.h"
+#include "util/unixsock.h"
 
 #define EXIT_USAGE 2
 
@@ -87,22 +87,10 @@ static int fail(const char *fmt, ...)
 
 static int ctl_connect(struct ctl *c)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = unix_connect(c->socket, 0);
 
-	if (strlen(c->socket) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, c->socket);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return -errno;
-	if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int ret = -errno;
-
-		close(c->fd);
-		c->fd = -1;
-		return ret;
-	}
-	return 0;
+	c->fd = fd < 0 ? -1 : fd;
+	return fd < 0 ? fd : 0;
 }
 
 /* The next line from emberd, parsed; NULL when it hung up. */

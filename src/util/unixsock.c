@@ -43,7 +43,7 @@ int unix_connect(const char *path, int flags)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd, ret;
 
-	if (!path[0] || strlen(path) >= sizeof(a.sun_path))
+	if (strlen(path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(a.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);

@@ -604,23 +604,18 @@ static void vsock_run(struct virtio_vsock *v)
 /* The guest asks to connect to host port `hdr->dst_port`: "<uds>_<port>". */
 static void vsock_guest_connect(struct virtio_vsock *v, const struct vsock_hdr *hdr)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char path[sizeof(v->uds)];
 	struct vsock_conn *k;
 	int fd;
 
 	/* Cannot be cut short: the path's length was checked against VM_VSOCK_UDS_MAX. */
-	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, v->uds, hdr->dst_port) >=
-	    (int)sizeof(a.sun_path))
-		fd = -1;
+	if (snprintf(path, sizeof(path), "%s_%" PRIu32, v->uds, hdr->dst_port) >= (int)sizeof(path))
+		fd = -ENAMETOOLONG;
 	else
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		log_debug("%s: guest port %" PRIu32 " to %s: %s", v->dev.name, hdr->src_port,
-			  a.sun_path, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
+		fd = unix_connect(path, SOCK_NONBLOCK);
+	if (fd < 0)
+		log_debug("%s: guest port %" PRIu32 " to %s: %s", v->dev.name, hdr->src_port, path,
+			  strerror(-fd));
 	k = fd >= 0 ? conn_new(v, fd, CONN_OPEN) : NULL;
 	if (!k) {
 		vsock_queue_rst(v, VSOCK_HOST_CID, hdr->src_port, hdr->dst_port);
