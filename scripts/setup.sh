@@ -14,7 +14,7 @@ packages=(
 	build-essential meson ninja-build pkg-config acpica-tools
 	libcmocka-dev liburing-dev libjson-c-dev libmicrohttpd-dev libseccomp-dev zlib1g-dev
 	python3 python3-pytest
-	qemu-system-x86 busybox-static e2fsprogs iproute2 iputils-ping nftables dnsmasq-base
+	qemu-system-x86 fio busybox-static e2fsprogs iproute2 iputils-ping nftables dnsmasq-base
 	clang libclang-rt-14-dev
 )
 echo "==> installing: ${packages[*]}"

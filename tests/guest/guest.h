@@ -52,6 +52,9 @@ struct config {
 	uint64_t net_wait_s;	  /* seconds virtio-net waits for them, 0: not given */
 	uint64_t console_lines;	  /* lines virtio-console echoes, 0: not given */
 	uint64_t ticks;		  /* TICK lines the ticker prints, 0: not given */
+	uint64_t blk_ops;	  /* bench-blk's random reads, 0: not given */
+	uint64_t blk_mib;	  /* bench-blk's MiB per sequential phase, 0: not given */
+	uint64_t net_frames;	  /* bench-net's frames per size, 0: not given */
 };
 
 extern const struct boot_info *boot;
@@ -145,6 +148,8 @@ void test_boot_timer(void);
 void test_ctrl_alt_del(void);
 void test_hostile(void);
 void test_power_button(void);
+void test_bench_blk(void);
+void test_bench_net(void);
 
 void serial_irq(void);
 void virtio_irq(void);

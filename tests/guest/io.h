@@ -83,6 +83,11 @@ static inline void cli(void)
 	__asm__ __volatile__("cli" : : : "memory");
 }
 
+static inline void sti(void)
+{
+	__asm__ __volatile__("sti" : : : "memory");
+}
+
 /*
  * STI delays interrupts by one instruction, so nothing can slip in between
  * and the HLT: an interrupt pending now wakes it (SDM vol. 2B, STI).

@@ -13,6 +13,9 @@
  *   net_wait_s=N         how long virtio-net waits for them (default 30 s)
  *   console_lines=N      the lines virtio-console echoes before it passes
  *   ticks=N              the TICK lines the ticker prints (default 50)
+ *   blk_ops=N            bench-blk's 4 KiB random reads (default 20000)
+ *   blk_mib=N            bench-blk's MiB read, then written, sequentially (256)
+ *   net_frames=N         bench-net's frames of each size (default 200000)
  */
 #include "guest.h"
 #include "io.h"
@@ -53,6 +56,8 @@ static const struct {
 	{ "ctrl-alt-del", test_ctrl_alt_del },
 	{ "hostile", test_hostile },
 	{ "power-button", test_power_button },
+	{ "bench-blk", test_bench_blk },
+	{ "bench-net", test_bench_net },
 };
 
 static const char *const exit_names[] = {
@@ -126,6 +131,12 @@ static void parse_word(char *w)
 		set_number("console_lines", w + 14, &config.console_lines);
 	} else if (starts_with(w, "ticks=")) {
 		set_number("ticks", w + 6, &config.ticks);
+	} else if (starts_with(w, "blk_ops=")) {
+		set_number("blk_ops", w + 8, &config.blk_ops);
+	} else if (starts_with(w, "blk_mib=")) {
+		set_number("blk_mib", w + 8, &config.blk_mib);
+	} else if (starts_with(w, "net_frames=")) {
+		set_number("net_frames", w + 11, &config.net_frames);
 	}
 }
 

@@ -19,17 +19,15 @@
 #define VIRTIO_USED_F_NO_NOTIFY 1
 
 /*
- * Queue memory: one page per device, identity mapped, queue q at q *
- * QUEUE_STRIDE. Only the rings are zeroed at setup (QUEUE_ZERO bytes); the
- * indirect table is written before each use.
+ * Queue memory: one page per queue, identity mapped, with room for
+ * VIRTQ_BIG_SIZE entries. Only the rings of the size in use are zeroed at
+ * setup; descriptors and the indirect table are written before each use.
  */
 #define QUEUE_PAGE     4096
-#define QUEUE_STRIDE   (QUEUE_PAGE / VIRTIO_MAX_QUEUES)
-#define QUEUE_DESC     0x000 /* 16 * 16 bytes */
-#define QUEUE_AVAIL    0x100 /* 4 + 2 * 16 + 2 */
-#define QUEUE_USED     0x200 /* 4 + 8 * 16 + 2, 4-byte aligned */
-#define QUEUE_ZERO     0x300
-#define QUEUE_INDIRECT 0x300 /* VIRTQ_MAX_CHAIN * 16 */
+#define QUEUE_DESC     0x000 /* 128 * 16 bytes */
+#define QUEUE_AVAIL    0x800 /* 4 + 2 * 128 + 2 */
+#define QUEUE_USED     0x980 /* 4 + 8 * 128 + 2, 4-byte aligned */
+#define QUEUE_INDIRECT 0xe00 /* VIRTQ_MAX_CHAIN * 16 */
 
 #define VIRTIO_TIMEOUT_MS   3000
 #define VIRTIO_IRQ_WAIT_MS  100 /* for an interrupt already owed: only a lost one waits */
@@ -39,7 +37,7 @@
 #define READ_ONCE16(x)	   (*(const volatile uint16_t *)&(x))
 #define WRITE_ONCE16(x, v) (*(volatile uint16_t *)&(x) = (v))
 
-static uint8_t queue_pages[VIRTIO_MAX_DEVICES][QUEUE_PAGE] __noinit
+static uint8_t queue_pages[VIRTIO_MAX_DEVICES][VIRTIO_MAX_QUEUES][QUEUE_PAGE] __noinit
 	__attribute__((aligned(QUEUE_PAGE)));
 static struct virtio_dev devs[VIRTIO_MAX_DEVICES] __noinit;
 static unsigned int nr_devs;
@@ -338,13 +336,16 @@ static void queue_addr(const struct virtio_dev *d, unsigned int low, const void 
 	reg_write(d, low + 4, (uint32_t)(a >> 32));
 }
 
-_Static_assert(QUEUE_INDIRECT + VIRTQ_MAX_CHAIN * sizeof(struct virtq_desc) <= QUEUE_STRIDE,
-	       "a queue outgrows its part of the page");
+_Static_assert(QUEUE_AVAIL >= VIRTQ_BIG_SIZE * sizeof(struct virtq_desc) &&
+		       QUEUE_USED >= QUEUE_AVAIL + 6 + 2 * VIRTQ_BIG_SIZE &&
+		       QUEUE_INDIRECT >= QUEUE_USED + 6 + 8 * VIRTQ_BIG_SIZE &&
+		       QUEUE_INDIRECT + VIRTQ_MAX_CHAIN * sizeof(struct virtq_desc) <= QUEUE_PAGE,
+	       "a queue outgrows its page");
 
-/* Queue q in its part of this device's page (4.2.3.2). */
+/* Queue q in its page (4.2.3.2), of d->queue_cap entries or VIRTQ_MAX_SIZE. */
 static const char *setup_queue(struct virtio_dev *d, unsigned int q)
 {
-	uint8_t *page = queue_pages[d - devs] + q * QUEUE_STRIDE;
+	uint8_t *page = queue_pages[d - devs][q];
 	struct virtq *vq = &d->vq[q];
 	uint32_t max;
 
@@ -355,9 +356,14 @@ static const char *setup_queue(struct virtio_dev *d, unsigned int q)
 	if (max == 0)
 		return "a queue is not available (QueueNumMax 0)";
 	/* Split queue sizes are powers of two (2.7). */
-	for (vq->size = VIRTQ_MAX_SIZE; vq->size > max;)
+	vq->size = d->queue_cap ? d->queue_cap : VIRTQ_MAX_SIZE;
+	if (vq->size > VIRTQ_BIG_SIZE || (vq->size & (vq->size - 1)))
+		return "bad queue size wanted";
+	while (vq->size > max)
 		vq->size >>= 1;
-	memset(page, 0, QUEUE_ZERO);
+	/* The rings with their event fields (2.7.6, 2.7.8). */
+	memset(page + QUEUE_AVAIL, 0, 6 + 2 * vq->size);
+	memset(page + QUEUE_USED, 0, 6 + 8 * vq->size);
 	vq->desc = (struct virtq_desc *)(page + QUEUE_DESC);
 	vq->avail = (struct virtq_avail *)(page + QUEUE_AVAIL);
 	vq->used = (volatile struct virtq_used *)(page + QUEUE_USED);
@@ -555,9 +561,15 @@ void virtio_publish_on(struct virtio_dev *d, unsigned int q, const uint16_t *hea
 
 	for (unsigned int i = 0; i < n; i++)
 		vq->avail->ring[(uint16_t)(old + i) % vq->size] = heads[i];
-	/* used_event: an interrupt for the very next used entry (2.7.10). */
+	/*
+	 * used_event: an interrupt for the very next used entry (2.7.10), or,
+	 * for a polling driver, for none: half the index space away.
+	 */
 	if (virtio_has(d, VIRTIO_RING_F_EVENT_IDX))
-		WRITE_ONCE16(vq->avail->ring[vq->size], vq->last_used);
+		WRITE_ONCE16(vq->avail->ring[vq->size],
+			     (uint16_t)(vq->last_used + (d->polled ? 0x8000 : 0)));
+	else if (d->polled)
+		WRITE_ONCE16(vq->avail->flags, VIRTQ_AVAIL_F_NO_INTERRUPT);
 	virtio_wmb(); /* descriptors and ring entries before the index (2.7.13.2) */
 	WRITE_ONCE16(vq->avail->idx, new_idx);
 	if (d->driver_ok)

@@ -101,6 +101,8 @@ struct virtq_desc {
 };
 
 /* Available ring (2.7.6); used_event follows ring[size]. */
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+
 struct virtq_avail {
 	uint16_t flags;
 	uint16_t idx;
@@ -122,8 +124,9 @@ struct virtq_used {
 #define VIRTIO_MAX_DEVICES 8
 #define VIRTIO_MAX_QUEUES  4
 
-#define VIRTQ_MAX_SIZE	16 /* entries of a queue, fewer if QueueNumMax says so */
-#define VIRTQ_MAX_CHAIN 8  /* buffers of one request */
+#define VIRTQ_MAX_SIZE	16  /* entries of a queue, fewer if QueueNumMax says so */
+#define VIRTQ_BIG_SIZE	128 /* the most a device's queue_cap may ask for */
+#define VIRTQ_MAX_CHAIN 8   /* buffers of one request */
 
 /* One split virtqueue, in its half of the device's page of queue memory. */
 struct virtq {
@@ -139,9 +142,11 @@ struct virtio_dev {
 	uint64_t base; /* MMIO registers */
 	uint64_t size;
 	unsigned int irq;
-	uint32_t id;	   /* device ID */
-	uint64_t offered;  /* device features */
-	uint64_t features; /* negotiated */
+	uint32_t id;	    /* device ID */
+	uint64_t offered;   /* device features */
+	uint64_t features;  /* negotiated */
+	uint16_t queue_cap; /* entries per queue (a power of two), 0: VIRTQ_MAX_SIZE */
+	bool polled;	    /* the driver polls the used rings: no interrupts wanted */
 	bool irq_routed;
 	bool active;	/* initialised: the interrupt handler looks at it */
 	bool driver_ok; /* DRIVER_OK is set: buffers made available are notified */

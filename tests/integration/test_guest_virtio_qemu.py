@@ -63,3 +63,15 @@ def test_virtio_missing_device():
     assert r.failures() == ["FAIL virtio-rng: no virtio-rng device",
                             "FAIL virtio-blk: no virtio-blk device",
                             "FAIL virtio-bad-chain: no virtio-rng device"]
+
+
+def test_bench_blk_phases(tmp_path):
+    """bench/io.py's block phases run against QEMU's device (nothing is measured)."""
+    disk = tmp_path / "bench.img"
+    disk.write_bytes(bytes(1 << 20))
+    r = boot_qemu("bench-blk blk_ops=2000 blk_mib=4", [
+        "-drive", f"id=d0,file={disk},format=raw,if=none",
+        "-device", "virtio-blk-device,drive=d0"])
+    assert r.returncode == 0 and r.passed("bench-blk") and r.failures() == [], r.explain()
+    for phase, ops in [("blk-randread", 2000), ("blk-seqread", 32), ("blk-seqwrite", 32)]:
+        assert f"BENCH {phase} done ops={ops} " in r.stdout, r.explain()

@@ -657,6 +657,9 @@ def scenarios():
         "hostile": guest("hostile,hello", extra="--rng --disk h0.img --disk h1.img,readonly "
                          "--net tap=tap0 --vsock cid=3,uds=/tmp/hostile.vsock"),
         "order": guest("cmdline", extra="--disk a.img --rng --disk b.img,readonly"),
+        # bench/io.py's guest side, tiny: it runs, it does not measure.
+        "bench-io": guest("bench-blk,bench-net blk_ops=2000 blk_mib=4 net_frames=2000",
+                          extra="--disk bench.img --net tap=tap0,mac=06:00:ac:10:00:02"),
         "nodisk": "--kernel /work/guest.elf --disk /work/nope.img",
     }
 
@@ -764,7 +767,7 @@ def nested(debian_root, tmp_path_factory):
     for name, size, seed in [("d0.img", 1 << 20, 1), ("d1.img", 512 << 10, 2),
                              ("a.img", 64 << 10, 0), ("b.img", 64 << 10, 0),
                              ("raw.img", 64 << 10, 3), ("h0.img", 64 << 10, 4),
-                             ("h1.img", 64 << 10, 5)]:
+                             ("h1.img", 64 << 10, 5), ("bench.img", 1 << 20, 6)]:
         disks[name] = make_disk(work / name, size, seed)
     disks["root.img"] = ext4_image(work)
     initrd = work / "outer.cpio"
@@ -1225,6 +1228,15 @@ def test_virtio_bad_chain(nested):
     r = scenario(nested, "badchain")
     assert r.returncode == 0 and r.passed("virtio-bad-chain") and r.passed("hello"), r.explain()
     assert "virtio-rng: bad descriptor chain" in r.stderr
+
+
+def test_io_benchmark_phases_run(nested):
+    r = scenario(nested, "bench-io")
+    assert r.returncode == 0 and r.failures() == [], r.explain()
+    assert r.passed("bench-blk") and r.passed("bench-net"), r.explain()
+    for phase, ops in [("blk-randread", 2000), ("blk-seqread", 32), ("blk-seqwrite", 32),
+                       ("net-tx-1514", 2000), ("net-tx-60", 2000)]:
+        assert f"BENCH {phase} done ops={ops} " in r.stdout, r.explain()
 
 
 def test_devices_in_order(nested):
