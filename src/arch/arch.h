@@ -41,6 +41,9 @@ void arch_pause_devices(struct vm *vm, bool pause);
 /* Lets go of (true) or takes back the devices' exclusive host resources (disk locks). */
 int arch_handover_devices(struct vm *vm, bool release) __must_check;
 
+/* Stops (true) or lets the devices write guest memory past the dirty log again. */
+void arch_hold_device_writes(struct vm *vm, bool hold);
+
 /* Presses the ACPI power button (a GED event: the guest's OS decides what to do). */
 void arch_power_button(struct vm *vm);
 

@@ -81,22 +81,14 @@ static const int sys_main[] = {
 	SCMP_SYS(getsockopt),
 };
 
-/* ioctl requests, level 2. */
+/* ioctl requests, level 2. A vhost-vsock's activation: its rings go to the kernel. */
+#define VHOST_ACTIVATION                                                                           \
+	VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,        \
+		VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL, VHOST_SET_VRING_KICK,                  \
+		VHOST_GET_VRING_BASE, VHOST_VSOCK_SET_RUNNING
+
 static const unsigned long ioctl_vcpu[] = {
-	KVM_RUN,
-	KVM_IRQ_LINE,
-	KVM_GET_REGS,
-	KVM_GET_SREGS,
-	TUNSETOFFLOAD,
-	VHOST_SET_FEATURES,
-	VHOST_SET_MEM_TABLE,
-	VHOST_SET_VRING_NUM,
-	VHOST_SET_VRING_BASE,
-	VHOST_SET_VRING_ADDR,
-	VHOST_SET_VRING_CALL,
-	VHOST_SET_VRING_KICK,
-	VHOST_GET_VRING_BASE,
-	VHOST_VSOCK_SET_RUNNING,
+	KVM_RUN, KVM_IRQ_LINE, KVM_GET_REGS, KVM_GET_SREGS, TUNSETOFFLOAD, VHOST_ACTIVATION,
 };
 static const unsigned long ioctl_main[] = {
 	KVM_IRQ_LINE,
@@ -125,9 +117,14 @@ static const unsigned long ioctl_main[] = {
 	TCSETSW,
 	TCSETSF,
 	TUNSETOFFLOAD,
-	VHOST_GET_VRING_BASE,
-	VHOST_SET_VRING_KICK,
-	VHOST_VSOCK_SET_RUNNING,
+	/*
+	 * vhost-vsock: paused, snapshotted, held for a migration, stopped at
+	 * tear-down; and a new one after a migration failed past the hand-over
+	 */
+	VHOST_SET_OWNER,
+	VHOST_GET_FEATURES,
+	VHOST_VSOCK_SET_GUEST_CID,
+	VHOST_ACTIVATION,
 };
 static const unsigned long ioctl_api[] = { FIONBIO };
 
@@ -210,6 +207,11 @@ const char *seccomp_role_name(enum sc_role role)
 unsigned int seccomp_count(enum sc_role role)
 {
 	return ARRAY_SIZE(sys_common) + policies[role].nsys;
+}
+
+unsigned int seccomp_ioctl_count(enum sc_role role)
+{
+	return policies[role].nioctls;
 }
 
 /* Level 2: the calls allowed only with some argument values (add_arg_rules). */

@@ -29,6 +29,8 @@ int seccomp_apply(enum sc_role role, struct err *err) __must_check;
 
 /* How many system calls `role` may make (for SECURITY.md and the tests). */
 unsigned int seccomp_count(enum sc_role role);
+/* How many ioctl requests `role` may make at level 2 (0: no ioctl at all). */
+unsigned int seccomp_ioctl_count(enum sc_role role);
 const char *seccomp_role_name(enum sc_role role);
 
 #endif

@@ -142,6 +142,19 @@ int virtio_devices_handover(struct virtio_devices *devs, bool release)
 	return ret;
 }
 
+void virtio_devices_hold_writes(struct virtio_devices *devs, bool hold)
+{
+	for (unsigned int i = 0; i < devs->count; i++) {
+		struct virtio_dev *d = devs->slots[i].dev;
+
+		if (!d->ops->hold_writes)
+			continue;
+		pthread_mutex_lock(&d->lock);
+		d->ops->hold_writes(d, hold);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
 void virtio_devices_destroy(struct virtio_devices *devs)
 {
 	for (unsigned int i = devs->count; i-- > 0;) {

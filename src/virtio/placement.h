@@ -43,13 +43,15 @@ int virtio_devices_create(struct vm *vm, const struct vm_config *cfg,
 			  const struct virtio_windows *win, struct virtio_devices *out,
 			  struct err *err) __must_check;
 
-/* Stops the I/O threads and frees everything, in reverse order (vCPUs stopped). */
 /* Parks (or lets go) every device's I/O thread: see virtio_dev_pause(). */
 void virtio_devices_pause(struct virtio_devices *devs, bool pause);
+/* Stops the I/O threads and frees everything, in reverse order (vCPUs stopped). */
 void virtio_devices_destroy(struct virtio_devices *devs);
 
 /* Every device's handover (see virtio_dev_ops); stops at the first failure. */
 int virtio_devices_handover(struct virtio_devices *devs, bool release) __must_check;
+/* Every device's hold_writes (see virtio_dev_ops). */
+void virtio_devices_hold_writes(struct virtio_devices *devs, bool hold);
 
 /* Appends "virtio_mmio.device=4K@0xBASE:GSI" for each device, in order. */
 int virtio_devices_cmdline(const struct virtio_devices *devs, struct cmdline *cl) __must_check;

@@ -23,11 +23,19 @@
  * after a restore.
  *
  * A snapshot takes the rings' positions from the kernel with the device
- * paused; the restored device hands them back to a new vhost-vsock. (Live
- * migration is refused: the kernel's writes to guest memory escape the
- * dirty log.) The kernel's connections stay behind with the old process:
- * the guest hears of it by the transport reset. The CID moves with the VM,
- * so a VM restored on the same host needs the old one gone first.
+ * paused; the restored device hands them back to a new vhost-vsock. The
+ * kernel's connections stay behind with the old process: the guest hears of
+ * it by the transport reset. The CID moves with the VM, so a VM restored on
+ * the same host needs the old one gone first.
+ *
+ * Live migration: the kernel's writes to guest memory escape the dirty log
+ * (vhost-vsock logs at most its used rings, not the buffers it fills), so
+ * its worker is held from the start of the copy, before the first page is
+ * read, to the end: the device's traffic waits, and its connections, which
+ * end with the migration anyway, see a pause. At the hand-over the sender
+ * closes its vhost-vsock, giving the CID to a receiver on this host, and
+ * opens a new one if the migration fails (the guest then gets a transport
+ * reset: the old connections ended with the old device).
  */
 
 #define VHOST_VSOCK_DEV	    "/dev/vhost-vsock"
@@ -46,7 +54,10 @@ struct vhost_vsock {
 	struct virtio_dev dev;
 	uint64_t cid; /* config space */
 	int fd;
-	bool running;
+	bool running;		       /* the rings are the kernel's */
+	bool paused;		       /* the VM is */
+	bool held;		       /* a live migration holds the kernel's worker */
+	bool handed;		       /* closed for a migration with the rings the kernel's */
 	bool kick_given[VHOST_QUEUES]; /* the kernel, not the I/O thread, takes the kicks */
 	struct vhost_call call[VHOST_QUEUES];
 };
@@ -145,7 +156,7 @@ static int vhost_vsock_activate(struct virtio_dev *d)
 {
 	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
 	uint64_t features = d->guest_features;
-	int on = 1, ret;
+	int on = !v->paused && !v->held, ret;
 
 	if (ioctl(v->fd, VHOST_SET_FEATURES, &features) < 0)
 		return -errno;
@@ -153,7 +164,7 @@ static int vhost_vsock_activate(struct virtio_dev *d)
 	v->running = true; /* from the first ring on, a stop must undo it */
 	for (unsigned int q = 0; ret == 0 && q < VHOST_QUEUES; q++)
 		ret = vhost_set_vring(v, q);
-	if (ret == 0 && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
+	if (ret == 0 && on && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
 		ret = -errno;
 	if (ret < 0)
 		vhost_stop(v);
@@ -192,15 +203,30 @@ static void vhost_vsock_destroy(struct virtio_dev *d)
 	free(v);
 }
 
-/* Pause: the kernel's worker stops touching the rings, and starts again on resume. */
+/* The kernel's worker touches the rings only while the VM runs and no migration holds it. */
+static void vhost_update_worker(struct vhost_vsock *v)
+{
+	int on = !v->paused && !v->held;
+
+	if (v->running && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
+		log_warn("%s: cannot %s vhost: %s", v->dev.name, on ? "resume" : "stop",
+			 strerror(errno));
+}
+
 static void vhost_vsock_quiesce(struct virtio_dev *d, bool pause)
 {
 	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
-	int running = !pause;
 
-	if (v->running && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &running) < 0)
-		log_warn("%s: cannot %s vhost: %s", d->name, pause ? "pause" : "resume",
-			 strerror(errno));
+	v->paused = pause;
+	vhost_update_worker(v);
+}
+
+static void vhost_vsock_hold_writes(struct virtio_dev *d, bool hold)
+{
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+
+	v->held = hold;
+	vhost_update_worker(v);
 }
 
 /*
@@ -231,6 +257,60 @@ static void vhost_vsock_restored(struct virtio_dev *d)
 	vsock_send_transport_reset(d);
 }
 
+static int vhost_open(struct vhost_vsock *v, uint64_t *features, struct err *err);
+
+/* A new vhost-vsock after a failed migration: the rings go back to the kernel. */
+static int vhost_take_back(struct vhost_vsock *v)
+{
+	struct err err = { { 0 } };
+	uint64_t features;
+	int ret = vhost_open(v, &features, &err);
+
+	if (ret < 0) {
+		log_err("%s: %s", v->dev.name, err.msg);
+		return ret;
+	}
+	pthread_mutex_lock(&v->dev.lock);
+	if (v->handed)
+		ret = vhost_vsock_activate(&v->dev);
+	if (ret == 0 && v->handed)
+		vsock_send_transport_reset(&v->dev); /* the old connections went with the old fd */
+	pthread_mutex_unlock(&v->dev.lock);
+	if (ret < 0)
+		log_err("%s: cannot give the rings back to vhost: %s", v->dev.name, strerror(-ret));
+	else
+		log_warn("%s: the migration failed after the hand-over: a new vhost-vsock has the "
+			 "rings, its connections were reset",
+			 v->dev.name);
+	v->handed = false;
+	return ret;
+}
+
+/*
+ * Migration, with the VM paused: the receiver, perhaps on this host, needs
+ * the CID (release: the rings' positions go into the queues, as for a
+ * snapshot, and this vhost-vsock is closed), or the migration failed and a
+ * new vhost-vsock takes the rings back.
+ */
+static int vhost_vsock_handover(struct virtio_dev *d, bool release)
+{
+	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
+	int ret;
+
+	if (!release)
+		return v->fd < 0 ? vhost_take_back(v) : 0;
+	if (v->fd < 0)
+		return 0;
+	ret = vhost_vsock_drain(d);
+	if (ret < 0)
+		return ret;
+	v->handed = v->running;
+	vhost_stop(v);
+	close(v->fd); /* gives the CID back */
+	v->fd = -1;
+	return 0;
+}
+
 static const struct virtio_dev_ops vhost_vsock_ops = {
 	.read_config = vhost_vsock_read_config,
 	.activate = vhost_vsock_activate,
@@ -240,6 +320,8 @@ static const struct virtio_dev_ops vhost_vsock_ops = {
 	.quiesce = vhost_vsock_quiesce,
 	.drain = vhost_vsock_drain,
 	.restored = vhost_vsock_restored,
+	.handover = vhost_vsock_handover,
+	.hold_writes = vhost_vsock_hold_writes,
 };
 
 /* Opens the kernel's device, claims the CID, and learns what it offers. */

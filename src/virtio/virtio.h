@@ -74,6 +74,12 @@ struct virtio_dev_ops {
 	void (*restored)(struct virtio_dev *d);
 	/* Optional, for migration: lets go of (true) or takes back exclusive host resources. */
 	int (*handover)(struct virtio_dev *d, bool release);
+	/*
+	 * Optional, for live migration, with the device's lock held: stop
+	 * (true) or go back to writing guest memory where ember's dirty log
+	 * cannot see it (vhost: the kernel writes the rings itself).
+	 */
+	void (*hold_writes)(struct virtio_dev *d, bool hold);
 };
 
 /* What the transport offers the device: how to interrupt the driver. */

@@ -996,7 +996,7 @@ void vsock_send_transport_reset(struct virtio_dev *d)
 	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET;
 
 	if (!vq->ready || vq_pop(vq, &c) != 1) {
-		log_warn("%s: no event buffer for the transport reset after the restore", d->name);
+		log_warn("%s: no event buffer for the transport reset", d->name);
 		return;
 	}
 	vq_push(vq, c.head, (uint32_t)iov_from_buf(c.iov + c.n_out, c.n_in, 0, &id, sizeof(id)));

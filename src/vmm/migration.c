@@ -448,15 +448,15 @@ static int send_paused(const struct migration_link *l, struct vm *vm, const stru
 	st->phase = MIG_PHASE_PAUSED;
 	ret = ops->handover(ops->ctx, true);
 	if (ret < 0)
-		err_set(err, ret, "migration: cannot let go of the disks: %s", strerror(-ret));
+		err_set(err, ret, "migration: cannot hand the devices over: %s", strerror(-ret));
 	if (ret == 0)
 		ret = send_final(l, vm, cfg, bm, words, st, err);
 	st->downtime_ms = (monotonic_ns() - t) / 1000000;
 	if (ret == 0)
 		return 0;
 	if (ops->handover(ops->ctx, false) < 0)
-		log_err("migration failed and the disks cannot be locked again: another process "
-			"may use them");
+		log_err("migration failed and a device cannot take back what it let go (see "
+			"above): another process may have it");
 	ops->resume(ops->ctx);
 	return ret;
 }
@@ -467,6 +467,7 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 	uint64_t t0 = monotonic_ns(), words = (vm->ram_size / PAGE + 63) / 64;
 	uint64_t *bm = calloc(words, sizeof(*bm));
 	struct migration_link l = { .stop_fd = ops->stop_fd };
+	bool held;
 	int ret;
 
 	st->ram_bytes = vm->ram_size;
@@ -476,6 +477,10 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 	ret = l.fd < 0 ? l.fd : send_start(&l, cfg);
 	if (ret < 0 && l.fd >= 0)
 		err_set(err, ret, "migration: %s", mig_strerror(ret));
+	/* Before the first copy of RAM: from here on every write must be seen. */
+	held = ret == 0;
+	if (held)
+		ops->hold_writes(ops->ctx, true);
 	if (ret == 0)
 		ret = vm_dirty_log_start(vm, err);
 	if (ret == 0) {
@@ -484,6 +489,8 @@ int migration_send(struct vm *vm, const struct vm_config *cfg, const char *url,
 			ret = send_paused(&l, vm, cfg, ops, bm, words, st, err);
 		vm_dirty_log_stop(vm);
 	}
+	if (ret < 0 && held)
+		ops->hold_writes(ops->ctx, false); /* the VM stays here */
 	if (l.fd >= 0)
 		close(l.fd);
 	free(bm);

@@ -63,8 +63,14 @@ struct migration_link {
 struct migration_vm_ops {
 	int (*pause)(void *ctx);
 	void (*resume)(void *ctx);
-	/* Lets go (true) or takes back the disks' locks, so the receiver can open them. */
+	/*
+	 * Lets go (true) or takes back what only one process can hold (disk
+	 * locks, a vsock's socket path or CID), so that a receiver on this host
+	 * can take them.
+	 */
 	int (*handover)(void *ctx, bool release);
+	/* Stops (true) or restarts device writes to guest memory that escape the dirty log. */
+	void (*hold_writes)(void *ctx, bool hold);
 	void *ctx;
 	int stop_fd; /* see struct migration_link */
 };

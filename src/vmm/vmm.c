@@ -541,17 +541,21 @@ static int vmm_mig_handover(void *ctx, bool release)
 	return arch_handover_devices(((struct vmm *)ctx)->vm, release);
 }
 
+static void vmm_mig_hold_writes(void *ctx, bool hold)
+{
+	arch_hold_device_writes(((struct vmm *)ctx)->vm, hold);
+}
+
 static int vmm_ctl_send(struct vmm *c, const struct ctl_migration *rq, struct err *err)
 {
 	struct migration_vm_ops ops = { .pause = vmm_mig_pause,
 					.resume = vmm_mig_resume,
 					.handover = vmm_mig_handover,
+					.hold_writes = vmm_mig_hold_writes,
 					.ctx = c,
 					.stop_fd = c->sigfd };
 	int ret;
 
-	if (vm_config_has_untracked_writer(c->cfg))
-		return refuse_untracked("live migration", err);
 	ret = migration_send(c->vm, c->cfg, rq->url, &ops, rq->stats, err);
 	if (ret < 0)
 		return ret;

@@ -208,6 +208,13 @@ int arch_handover_devices(struct vm *vm, bool release)
 	return virtio_devices_handover(&m->virtio, release);
 }
 
+void arch_hold_device_writes(struct vm *vm, bool hold)
+{
+	struct x86_machine *m = vm->machine;
+
+	virtio_devices_hold_writes(&m->virtio, hold);
+}
+
 void arch_power_button(struct vm *vm)
 {
 	struct irq_line line = vm_irq_line(vm, IRQ_GED);
