@@ -32,6 +32,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -87,8 +88,8 @@ def vmms(build, guest, kvm):
 
 def run_guest(cmd, timeout):
     """The guest's phases: {phase: (seconds, ops, bytes)}, timed on arrival of its lines."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    err = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the VMM
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
     phases, starts, lines = {}, {}, []
     watchdog = threading.Timer(timeout, proc.kill)  # a silent hang ends too
     watchdog.start()
@@ -108,10 +109,11 @@ def run_guest(cmd, timeout):
     finally:
         watchdog.cancel()
         proc.kill()
-        _, err = proc.communicate()
+        proc.wait()
     if not any(l.startswith("PASS bench") for l in lines):
+        err.seek(0)
         raise RuntimeError(f"{cmd[0]}: no PASS; console: {lines[-5:]}; stderr: "
-                           f"{err.decode(errors='replace')[-500:]}")
+                           f"{err.read().decode(errors='replace')[-500:]}")
     return phases
 
 
@@ -178,6 +180,8 @@ def one_round(name, cmd, disk, args, timeout):
 def run(args, kvm):
     build = pathlib.Path(args.build).resolve()
     cmds = vmms(build, build / "tests" / "guest" / "guest.elf", kvm)
+    if not cmds:
+        sys.exit("bench/io.py: neither ember (no /dev/kvm) nor qemu-system-x86_64 can run")
     results = {name: {} for name in cmds}
     work = pathlib.Path(tempfile.mkdtemp(prefix="ember-bench-io-", dir=args.dir))
     disk = work / "disk.img"
@@ -257,6 +261,8 @@ def main():
                  "harness)")
     if os.geteuid() != 0:
         sys.exit("bench/io.py: needs root for its network namespace and tap")
+    # SIGTERM unwinds like Ctrl-C: the namespace and the disk image go away.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/io.py: terminated"))
     results = run(args, kvm)
     md = table(results)
     meta = {"date": time.strftime("%Y-%m-%d"), "rounds": args.rounds, "disk_mib": args.disk_mib,

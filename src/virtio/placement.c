@@ -133,11 +133,13 @@ int virtio_devices_handover(struct virtio_devices *devs, bool release)
 {
 	int ret = 0;
 
-	for (unsigned int i = 0; i < devs->count && ret == 0; i++) {
+	/* Letting go stops at the first failure; taking back goes on with the others. */
+	for (unsigned int i = 0; i < devs->count && (ret == 0 || !release); i++) {
 		struct virtio_dev *d = devs->slots[i].dev;
+		int r = d->ops->handover ? d->ops->handover(d, release) : 0;
 
-		if (d->ops->handover)
-			ret = d->ops->handover(d, release);
+		if (ret == 0)
+			ret = r;
 	}
 	return ret;
 }

@@ -48,7 +48,10 @@ void virtio_devices_pause(struct virtio_devices *devs, bool pause);
 /* Stops the I/O threads and frees everything, in reverse order (vCPUs stopped). */
 void virtio_devices_destroy(struct virtio_devices *devs);
 
-/* Every device's handover (see virtio_dev_ops); stops at the first failure. */
+/*
+ * Every device's handover (see virtio_dev_ops): letting go stops at the
+ * first failure, taking back tries every device; the first error.
+ */
 int virtio_devices_handover(struct virtio_devices *devs, bool release) __must_check;
 /* Every device's hold_writes (see virtio_dev_ops). */
 void virtio_devices_hold_writes(struct virtio_devices *devs, bool hold);

@@ -152,6 +152,19 @@ static void vhost_stop(struct vhost_vsock *v)
 	v->running = false;
 }
 
+/*
+ * The kernel drops the kicks that come while its worker is stopped, and a
+ * start looks again only at its own packets for the guest: a kick per ring
+ * makes it find what the guest queued meanwhile (with EVENT_IDX the guest
+ * would not kick again).
+ */
+static void vhost_kick_rings(struct vhost_vsock *v)
+{
+	for (unsigned int q = 0; q < VHOST_QUEUES; q++)
+		if (v->kick_given[q])
+			eventfd_write(v->dev.notify[q].h.fd, 1);
+}
+
 static int vhost_vsock_activate(struct virtio_dev *d)
 {
 	struct vhost_vsock *v = container_of(d, struct vhost_vsock, dev);
@@ -168,6 +181,8 @@ static int vhost_vsock_activate(struct virtio_dev *d)
 		ret = -errno;
 	if (ret < 0)
 		vhost_stop(v);
+	else if (on)
+		vhost_kick_rings(v);
 	return ret;
 }
 
@@ -208,9 +223,13 @@ static void vhost_update_worker(struct vhost_vsock *v)
 {
 	int on = !v->paused && !v->held;
 
-	if (v->running && ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
+	if (!v->running)
+		return;
+	if (ioctl(v->fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
 		log_warn("%s: cannot %s vhost: %s", v->dev.name, on ? "resume" : "stop",
 			 strerror(errno));
+	else if (on)
+		vhost_kick_rings(v);
 }
 
 static void vhost_vsock_quiesce(struct virtio_dev *d, bool pause)
@@ -264,25 +283,28 @@ static int vhost_take_back(struct vhost_vsock *v)
 {
 	struct err err = { { 0 } };
 	uint64_t features;
+	bool handed = v->handed;
 	int ret = vhost_open(v, &features, &err);
 
 	if (ret < 0) {
 		log_err("%s: %s", v->dev.name, err.msg);
-		return ret;
+		return ret; /* still handed: a later hand-back tries again */
 	}
+	v->handed = false;
+	if (!handed)
+		return 0; /* the guest had not set the device up: it will */
 	pthread_mutex_lock(&v->dev.lock);
-	if (v->handed)
-		ret = vhost_vsock_activate(&v->dev);
-	if (ret == 0 && v->handed)
+	ret = vhost_vsock_activate(&v->dev);
+	if (ret < 0)
+		virtio_dev_broken(&v->dev, "cannot give the rings back to vhost: %s",
+				  strerror(-ret));
+	else
 		vsock_send_transport_reset(&v->dev); /* the old connections went with the old fd */
 	pthread_mutex_unlock(&v->dev.lock);
-	if (ret < 0)
-		log_err("%s: cannot give the rings back to vhost: %s", v->dev.name, strerror(-ret));
-	else
+	if (ret == 0)
 		log_warn("%s: the migration failed after the hand-over: a new vhost-vsock has the "
 			 "rings, its connections were reset",
 			 v->dev.name);
-	v->handed = false;
 	return ret;
 }
 
@@ -324,8 +346,7 @@ static const struct virtio_dev_ops vhost_vsock_ops = {
 	.hold_writes = vhost_vsock_hold_writes,
 };
 
-/* Opens the kernel's device, claims the CID, and learns what it offers. */
-static int vhost_open(struct vhost_vsock *v, uint64_t *features, struct err *err)
+static int vhost_claim(struct vhost_vsock *v, uint64_t *features, struct err *err)
 {
 	v->fd = open(VHOST_VSOCK_DEV, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0)
@@ -343,6 +364,18 @@ static int vhost_open(struct vhost_vsock *v, uint64_t *features, struct err *err
 			       errno == EADDRINUSE ? "another VM on this host has it"
 						   : strerror(errno));
 	return 0;
+}
+
+/* Opens the kernel's device, claims the CID, and learns what it offers; fd -1 on failure. */
+static int vhost_open(struct vhost_vsock *v, uint64_t *features, struct err *err)
+{
+	int ret = vhost_claim(v, features, err);
+
+	if (ret < 0 && v->fd >= 0) {
+		close(v->fd);
+		v->fd = -1;
+	}
+	return ret;
 }
 
 static int vhost_calls_init(struct vhost_vsock *v)

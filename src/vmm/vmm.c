@@ -509,8 +509,9 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 		c->cfg = &in.cfg;
 		ret = vmm_restore(c, &in.state, &in.ram, true, err);
 	}
-	migration_answer(&in, ret, ret < 0 ? err->msg : NULL);
+	/* A failed VM is torn down first: a sender on this host takes its disks and CID back. */
 	ret = vmm_adopt(c, &in.cfg, ret);
+	migration_answer(&in, ret, ret < 0 ? err->msg : NULL);
 	migration_incoming_fini(&in);
 	return ret;
 }

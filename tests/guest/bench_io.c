@@ -126,6 +126,8 @@ static const char *take_used(struct phase *p, uint64_t *done, uint16_t *heads, u
 
 		if (id % p->descs || slot >= p->depth)
 			return "the used ring returned a descriptor never made available";
+		if (*n == p->depth)
+			return "the used ring returned more requests than were in flight";
 		if (!p->ok(slot))
 			return "a request failed";
 		++*done;
@@ -213,6 +215,8 @@ static const char *blk_phases(struct virtio_dev *d)
 
 	if (sectors < SEQ_BYTES / SECTOR)
 		return "the disk is smaller than one 128 KiB request";
+	if (d->vq[0].size < RAND_DEPTH * BLK_DESCS)
+		return "the queue holds fewer than 32 requests of 3 descriptors";
 	p.name = "blk-randread";
 	p.depth = RAND_DEPTH;
 	p.total = or_default(config.blk_ops, DEFAULT_BLK_OPS);

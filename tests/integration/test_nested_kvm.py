@@ -70,6 +70,14 @@ if grep -q phase=vsock /proc/cmdline; then
 	rc=$?
 	sed "s/^/EMBER-LINUX /" /tmp/vsock.txt
 	echo "EMBER-LINUX vsock rc=$rc"
+elif grep -q phase=stream /proc/cmdline; then
+	# 100 lines to the host over ten seconds, through a failed migration.
+	mkdir -p /tmp
+	echo "EMBER-LINUX stream started"
+	/bin/vsock-peer --guest-stream 100 5001 > /tmp/vsock.txt 2>&1
+	rc=$?
+	sed "s/^/EMBER-LINUX /" /tmp/vsock.txt
+	echo "EMBER-LINUX stream rc=$rc"
 elif grep -q phase=hvc /proc/cmdline; then
 	# One open for everything: input that reached the tty is lost on its last close.
 	exec 3<>/dev/hvc0
@@ -348,7 +356,8 @@ vhost_migrate_fail() {
 	report $name $rc
 }
 # A migration whose receiver dies mid-stream (stopped, then killed): the
-# source must carry on as if nothing happened.
+# source must carry on as if nothing happened. With $peer (a vsock-peer
+# started before), its output comes last.
 migrate_and_fail() {
 	wait_out "$1"
 	rm -f /tmp/api2.sock /tmp/mig.sock
@@ -366,6 +375,12 @@ migrate_and_fail() {
 	wait $pid
 	rc=$?
 	cat /tmp/$name.api >> /tmp/$name.err
+	if [ -n "$peer" ]; then
+		wait $peer
+		echo "peer rc=$?" >> /tmp/$name.peer
+		cat /tmp/$name.peer >> /tmp/$name.err
+		peer=
+	fi
 	report $name $rc
 }
 # `ember run ... --api-sock`, snapshotted (SNAP) or migrated (MIGRATE,
@@ -373,7 +388,8 @@ migrate_and_fail() {
 run_snap() {
 	name=$1; mode=$2; marker=$3; shift 3
 	rm -f /tmp/api.sock
-	"$@" --api-sock /tmp/api.sock </dev/null >/tmp/$name.out 2>/tmp/$name.err &
+	: > /tmp/$name.err  # appended to: a receiver here writes to it too
+	"$@" --api-sock /tmp/api.sock </dev/null >/tmp/$name.out 2>>/tmp/$name.err &
 	pid=$!
 	(sleep 300; kill -9 $pid 2>/dev/null) &
 	case $mode in
@@ -381,6 +397,10 @@ run_snap() {
 	VHOSTSNAP) vhost_snapshot_and_restore "$marker" ;;
 	VHOSTMIGRATE) peer_after=1; migrate_and_continue "$marker" ;;
 	VHOSTFAIL) vhost_migrate_fail "$marker" ;;
+	STREAMFAIL)  # the host end of the guest's stream listens before the guest boots
+		/work/vsock-peer --count 100 5001 > /tmp/$name.peer 2>&1 &
+		peer=$!
+		migrate_and_fail "$marker" ;;
 	MIGRATE) migrate_and_continue "$marker" ;;
 	*) migrate_and_fail "$marker" ;;
 	esac
@@ -697,6 +717,10 @@ def scenarios():
                                                          extra="--vsock cid=3"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
+        # The kernel's worker, held through a migration that fails, must find what
+        # Linux queued meanwhile (it drops kicks while stopped).
+        "linux-vhost-stream": "STREAMFAIL stream.started " + linux("phase=stream",
+                                                                   "--vsock cid=3"),
         "blk": guest("virtio-blk", extra="--disk d0.img,serial=ember-d0 --disk d1.img,readonly"),
         "badchain": guest("virtio-bad-chain,hello", extra="--rng"),
         "hostile": guest("hostile,hello", extra="--rng --disk h0.img --disk h1.img,readonly "
@@ -755,8 +779,8 @@ def outer_initramfs(path, debian_root, disks):
         "run_manager_jail\n" if a == "MANAGER-JAIL" else
         f"run_api {n} '{a[4:]}'\n" if a.startswith("API ") else
         f"run_snap {n} {a.split(' ', 3)[0]} {a.split()[1]} /work/ember run {a.split(' ', 2)[2]}\n"
-        if a.startswith(("SNAP ", "VHOSTSNAP ", "VHOSTMIGRATE ", "VHOSTFAIL ", "MIGRATE ",
-                         "FAILMIGRATE ")) else
+        if a.startswith(("SNAP ", "VHOSTSNAP ", "VHOSTMIGRATE ", "VHOSTFAIL ", "STREAMFAIL ",
+                         "MIGRATE ", "FAILMIGRATE ")) else
         SCENARIO.format(runner=runner(a), name=n, args=a, quoted=shlex.quote(a))
         for n, a in scenarios().items() if selected(n))
     script += "run images md5sum d0.img d1.img h0.img h1.img\n"
@@ -983,6 +1007,16 @@ def test_vhost_vsock_vm_talks_on_after_a_migration_failed_past_the_hand_over(nes
     assert "vhost set-up" in calls[1][1], r.explain()
     assert "a new vhost-vsock has the rings" in r.stderr, r.explain()
     check_vsock_run(r, rc, peer)
+
+
+def test_linux_vsock_stream_goes_on_through_a_failed_migration(nested):
+    """Linux streams to the host over vhost-vsock while a migration holds the kernel's worker,
+    then fails (its receiver stopped, then killed): every line arrives."""
+    r, rc, peer = split_peer(scenario(nested, "linux-vhost-stream"))
+    calls, _ = api_calls(r)
+    assert [c[0] for c in calls] == [400], r.explain()
+    assert "EMBER-LINUX stream rc=0" in r.stdout, r.explain()
+    assert rc == 0 and "peer: got 100 lines" in peer, r.explain() + "\n--- peer ---\n" + peer
 
 
 def test_vhost_vsock_vm_is_snapshotted_and_talks_after_its_restore(nested):

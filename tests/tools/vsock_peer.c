@@ -15,6 +15,14 @@
  * host (CID 2) on HOST_PORT, sends "hello from the guest\n", reads the
  * answer and closes. It prints "guest: ..." lines.
  *
+ *   vsock-peer --guest-stream N HOST_PORT     (in a Linux guest)
+ *   vsock-peer --count N PORT                 (on the host)
+ *
+ * A stream through a live migration: the guest connects to the host on
+ * HOST_PORT and writes N lines, one every 100 ms; the host accepts one
+ * connection on PORT and reads lines until N came ("peer: got N lines",
+ * status 0) or the stream ended short (status 1).
+ *
  * 1. Listens on UDS_HOST_PORT for the guest's call (before anything else,
  *    so that the guest finds it).
  * 2. Connects to UDS with "CONNECT GUEST_PORT\n" (again every 100 ms until
@@ -201,21 +209,67 @@ static int guest_echo(int lfd)
 	return 0;
 }
 
-static int guest_call(const char *port)
+static int connect_host(const char *port)
 {
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
 				 .svm_cid = VMADDR_CID_HOST,
 				 .svm_port = (unsigned int)atoi(port) };
-	char line[LINE_LEN];
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int guest_call(const char *port)
+{
+	char line[LINE_LEN];
+	int fd = connect_host(port);
+
+	if (fd < 0)
 		return fail("cannot connect to the host");
 	if (!write_all(fd, GREETING) || read_line(fd, line, sizeof(line)) < 0)
 		return fail("no answer from the host");
 	printf("guest: host answered %s", line);
 	close(fd);
 	return strcmp(line, WELCOME) == 0 ? 0 : fail("a wrong answer");
+}
+
+static int guest_stream(int n, const char *port)
+{
+	char line[LINE_LEN];
+	int fd = connect_host(port);
+
+	if (fd < 0)
+		return fail("cannot connect to the host");
+	for (int i = 1; i <= n; i++) {
+		snprintf(line, sizeof(line), "line %d\n", i);
+		if (!write_all(fd, line))
+			return fail("a write failed");
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	printf("guest: sent %d lines\n", n);
+	close(fd);
+	return 0;
+}
+
+static int host_count(int n, const char *port)
+{
+	char line[LINE_LEN];
+	int lfd, fd, got = 0;
+
+	guest_cid = VMADDR_CID_ANY; /* listen_for_guest: AF_VSOCK */
+	lfd = listen_for_guest(NULL, port);
+	if (lfd < 0 || (fd = accept(lfd, NULL, NULL)) < 0)
+		return fail("no stream from the guest");
+	while (got < n && read_line(fd, line, sizeof(line)) > 0)
+		got++;
+	printf("peer: got %d lines\n", got);
+	close(fd);
+	close(lfd);
+	return got == n ? 0 : 1;
 }
 
 static int guest_main(const char *guest_port, const char *host_port)
@@ -241,6 +295,12 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(DEADLINE_S);
+	if (argc == 4 && strcmp(argv[1], "--guest-stream") == 0)
+		return guest_stream(atoi(argv[2]), argv[3]);
+	if (argc == 4 && strcmp(argv[1], "--count") == 0) {
+		alarm(2 * DEADLINE_S); /* from before the guest boots */
+		return host_count(atoi(argv[2]), argv[3]);
+	}
 	if (argc > 1 && strcmp(argv[1], "--guest") == 0)
 		return guest_main(argc > 2 ? argv[2] : "1234", argc > 3 ? argv[3] : "5000");
 	if (argc > 2 && strcmp(argv[1], "--vsock") == 0) {
