@@ -8,6 +8,20 @@
 
 #include "backends/tap.h"
 
+static const char *attach_error(int e)
+{
+	switch (e) {
+	case EPERM:
+		return "not allowed (needs CAP_NET_ADMIN or ownership)";
+	case EINVAL:
+		return "exists but is not a tap device with a vnet header";
+	case EBUSY:
+		return "in use by another process (two VMs cannot share a tap)";
+	default:
+		return strerror(e);
+	}
+}
+
 static int tap_configure(int fd, const char *ifname, struct err *err)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
@@ -15,11 +29,7 @@ static int tap_configure(int fd, const char *ifname, struct err *err)
 
 	memcpy(ifr.ifr_name, ifname, strlen(ifname));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		return err_set(err, -errno, "tap '%s': %s", ifname,
-			       errno == EPERM ? "not allowed (needs CAP_NET_ADMIN or ownership)"
-			       : errno == EINVAL
-				       ? "exists but is not a tap device with a vnet header"
-				       : strerror(errno));
+		return err_set(err, -errno, "tap '%s': %s", ifname, attach_error(errno));
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
 		return err_set(err, -errno, "tap '%s': cannot set the header size: %s", ifname,
 			       strerror(errno));
@@ -45,6 +55,13 @@ int tap_open(const char *ifname, int *fd, struct err *err)
 		*fd = -1;
 	}
 	return ret;
+}
+
+bool tap_is_persistent(int fd)
+{
+	struct ifreq ifr = { 0 };
+
+	return ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_PERSIST);
 }
 
 int tap_set_offload(int fd, unsigned int tun_flags)

@@ -6,6 +6,8 @@
 #ifndef EMBER_BACKENDS_TAP_H
 #define EMBER_BACKENDS_TAP_H
 
+#include <stdbool.h>
+
 #include "util/compiler.h"
 #include "util/err.h"
 
@@ -13,6 +15,9 @@
 
 /* Attaches to tap `ifname` (created by TUNSETIFF if it does not exist); non-blocking fd. */
 int tap_open(const char *ifname, int *fd, struct err *err) __must_check;
+
+/* Whether the tap outlives its last file descriptor (ip tuntap add, emberd). */
+bool tap_is_persistent(int fd);
 
 /* Which offloads the tap may hand us (TUN_F_* flags): what the guest accepts. */
 int tap_set_offload(int fd, unsigned int tun_flags) __must_check;

@@ -116,7 +116,10 @@ static const unsigned long ioctl_main[] = {
 	TCSETS,
 	TCSETSW,
 	TCSETSF,
+	/* tap offloads; a persistent tap attached to again after a failed migration */
 	TUNSETOFFLOAD,
+	TUNSETIFF,
+	TUNSETVNETHDRSZ,
 	/*
 	 * vhost-vsock: paused, snapshotted, held for a migration, stopped at
 	 * tear-down; and a new one after a migration failed past the hand-over

@@ -1,5 +1,7 @@
 #include <errno.h>
+#include <linux/if.h>
 #include <linux/if_tun.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -27,6 +29,8 @@ struct virtio_net {
 	struct virtio_dev dev;
 	int fd;
 	bool tap;
+	bool persistent;       /* the tap outlives our fd: a migration can hand it over */
+	char ifname[IFNAMSIZ]; /* the tap's */
 	struct ev_handler backend;
 	bool backend_watched;
 	bool backend_dead; /* no longer in the epoll set */
@@ -314,12 +318,62 @@ static void net_destroy(struct virtio_dev *d)
 	free(n);
 }
 
+/* A migration that failed past the hand-over: the tap again, as the guest left it. */
+static int net_take_back(struct virtio_net *n)
+{
+	struct err err = { { 0 } };
+	int fd = -1;
+	int ret = tap_open(n->ifname, &fd, &err);
+
+	if (ret == 0 && n->dev.active)
+		ret = tap_set_offload(fd, net_tun_offloads(&n->dev));
+	if (ret == 0) {
+		n->backend.fd = fd;
+		ret = evloop_add(&n->dev.loop, &n->backend, n->backend_watched ? EPOLLIN : 0);
+	}
+	if (ret == 0) {
+		n->fd = fd;
+		return 0;
+	}
+	log_err("%s: cannot attach to tap '%s' again: %s; the guest's link is dead", n->dev.name,
+		n->ifname, err.msg[0] ? err.msg : strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	n->backend.fd = -1;
+	n->backend_watched = false;
+	n->backend_dead = true;
+	return ret;
+}
+
+/*
+ * Migration, with the VM paused: a persistent tap is let go of so that a
+ * receiver on this host can attach to it, and attached to again if the
+ * migration fails. A tap ember made itself is kept (closing it would
+ * destroy it): a receiver here needs another one (network_overrides).
+ */
+static int net_handover(struct virtio_dev *d, bool release)
+{
+	struct virtio_net *n = container_of(d, struct virtio_net, dev);
+
+	if (!n->persistent || n->backend_dead)
+		return 0;
+	if (!release)
+		return n->fd < 0 ? net_take_back(n) : 0;
+	if (n->fd >= 0) {
+		evloop_del(&d->loop, &n->backend);
+		close(n->fd);
+		n->fd = n->backend.fd = -1;
+	}
+	return 0;
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.read_config = net_read_config,
 	.activate = net_activate,
 	.reset = net_reset,
 	.queue_notify = net_queue_notify,
 	.destroy = net_destroy,
+	.handover = net_handover,
 };
 
 static int net_limits_init(struct virtio_net *n, const struct virtio_net_opts *o)
@@ -360,6 +414,9 @@ int virtio_net_create_fd(const struct gmem *gm, int fd, bool tap, const struct v
 	}
 	n->fd = fd;
 	n->tap = tap;
+	n->persistent = tap && tap_is_persistent(fd);
+	if (tap)
+		snprintf(n->ifname, sizeof(n->ifname), "%s", o->tap);
 	n->rx_limit.timer_fd = n->tx_limit.timer_fd = -1;
 	ret = virtio_dev_init(&n->dev, "virtio-net", VIRTIO_ID_NET, net_features(o), 2,
 			      NET_QUEUE_SIZE, sizeof(n->config), &net_ops, gm);

@@ -151,7 +151,11 @@ SCENARIO = """echo {quoted} > /tmp/scenario.args
 {runner} {name} /work/ember run {args}
 """
 
-SCENARIO_FUNCS = """report() {
+# Persistent taps (as `ip tuntap add` or emberd make them): migrations on this host hand
+# them over. iproute2's ip by its path: busybox's shell prefers its own applet.
+SCENARIO_FUNCS = """/bin/ip tuntap add dev tapP mode tap || echo "NESTED-ERROR tapP"
+/bin/ip tuntap add dev tapF mode tap || echo "NESTED-ERROR tapF"
+report() {
 	echo "@@@ $1 rc=$2"; cat /tmp/$1.out; echo "@@@ $1 stderr"; cat /tmp/$1.err
 	echo "@@@ $1 end"
 }
@@ -347,6 +351,8 @@ vhost_migrate_fail() {
 	wait $recv
 	echo "rc=$?" >> /tmp/$name.recv
 	cat /tmp/$name.recv >> /tmp/$name.api
+	# The sender's tap, let go of at the hand-over, is the sender's again.
+	echo "tapF held=$(grep -l "iff:[[:space:]]*tapF" /proc/$pid/fdinfo/* 2>/dev/null | wc -l)" >> /tmp/$name.api
 	kill $pid2; wait $pid2
 	/work/vsock-peer --vsock 3 > /tmp/$name.peer 2>&1
 	echo "peer rc=$?" >> /tmp/$name.peer
@@ -714,7 +720,10 @@ def scenarios():
         "vhost-snapshot": "VHOSTSNAP READY " + guest("virtio-vsock", extra="--vsock cid=3"),
         "vhost-migrate": "VHOSTMIGRATE READY " + guest("virtio-vsock", extra="--vsock cid=3"),
         "vhost-migrate-fail": "VHOSTFAIL READY " + guest("virtio-vsock",
-                                                         extra="--vsock cid=3"),
+                                                         extra="--net tap=tapF --vsock cid=3"),
+        # Onto the same (persistent) tap on this host: the sender lets go of it.
+        "tap-migrate": "MIGRATE TICK.5 " + guest("ticker ticks=40",
+                                                 extra="--net tap=tapP,mac=06:00:ac:10:00:02"),
         "linux-vsock": linux("phase=vsock", "--vsock cid=3,uds=/tmp/v.sock"),
         "linux-vhost-vsock": linux("phase=vsock", "--vsock cid=3"),
         # The kernel's worker, held through a migration that fails, must find what
@@ -1006,6 +1015,7 @@ def test_vhost_vsock_vm_talks_on_after_a_migration_failed_past_the_hand_over(nes
     assert [c[0] for c in calls] == [400, 400], r.explain()
     assert "vhost set-up" in calls[1][1], r.explain()
     assert "a new vhost-vsock has the rings" in r.stderr, r.explain()
+    assert "tapF held=1" in r.stderr, r.explain()  # its persistent tap handed back too
     check_vsock_run(r, rc, peer)
 
 
@@ -1278,6 +1288,19 @@ def test_migration_moves_the_running_guest(nested):
     ticks, whole_before = ticks_across(before, after)
     assert whole_before and "TICK" in after and "READY" not in after, r.explain()
     assert ticks == list(range(1, 41)), r.explain()  # no reset, none lost or doubled
+
+
+def test_migration_on_one_host_keeps_a_persistent_tap(nested):
+    """No network_overrides: the sender lets go of its persistent tap at the hand-over and the
+    receiver on the same host attaches to it; the ticker counts on."""
+    r = scenario(nested, "tap-migrate")
+    calls, other = api_calls(r)
+    send, receive = calls[-2], calls[-1]
+    assert send[0] == 200 and receive[0] == 204 and "source rc=0" in other, r.explain()
+    assert r.returncode == 0 and r.passed("ticker"), r.explain()
+    before, _, after = r.stdout.partition("=== migrated\n")
+    ticks, whole_before = ticks_across(before, after)
+    assert whole_before and "TICK" in after and ticks == list(range(1, 41)), r.explain()
 
 
 def test_linux_migrates_with_its_disk(nested):

@@ -4,15 +4,24 @@
  * other.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "backends/tap.h"
 #include "virtio/net.h"
 #include "sandbox/seccomp.h"
 #include "vmmio.h"
@@ -295,6 +304,89 @@ static void test_readable_receive_buffer_needs_reset(void **state)
 	assert_true(vm_rd(f->t, 0x70) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
+#define TAP_NAME "ember-t0"
+#define NO_NETNS 77 /* the child could not have a network namespace or a tap: skip */
+
+/* Whether another process could attach to the tap now (its device let go of it). */
+static bool tap_free(void)
+{
+	struct err err = { { 0 } };
+	int fd = -1;
+	bool ok = tap_open(TAP_NAME, &fd, &err) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* As `ip tuntap add`: a tap that outlives this descriptor. */
+static bool make_persistent_tap(void)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	bool ok;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", TAP_NAME);
+	ok = fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 1) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* The device's tap across a hand-over and back: 0, or the step that went wrong. */
+static int tap_steps(struct virtio_dev *dev, bool persistent)
+{
+	if (tap_free())
+		return 1; /* the device does not hold its tap */
+	if (dev->ops->handover(dev, true) < 0)
+		return 2;
+	if (tap_free() != persistent)
+		return 3; /* it lets go of a persistent tap only */
+	if (dev->ops->handover(dev, false) < 0)
+		return 4;
+	return tap_free() ? 5 : 0; /* held again */
+}
+
+/* In a network namespace of its own, where the test may make taps. */
+static int handover_in_netns(bool persistent)
+{
+	struct virtio_net_opts o = { .tap = TAP_NAME };
+	struct err err = { { 0 } };
+	struct virtio_mmio *t;
+	struct virtio_dev *dev;
+	struct vdriver drv;
+	int ret;
+
+	if (unshare(CLONE_NEWNET) < 0 || (persistent && !make_persistent_tap()))
+		return NO_NETNS;
+	vd_init(&drv, QSIZE);
+	if (virtio_net_create(&drv.gm, &o, &dev, &err) < 0)
+		return NO_NETNS;
+	t = vm_attach(dev);
+	ret = tap_steps(dev, persistent);
+	vm_detach(dev, t);
+	vd_fini(&drv);
+	return ret;
+}
+
+static void test_handover_lets_go_of_a_persistent_tap_only(void **state)
+{
+	for (int persistent = 0; persistent <= 1; persistent++) {
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0)
+			_exit(handover_in_netns(persistent));
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) == NO_NETNS)
+			skip(); /* not root, or no /dev/net/tun */
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("persistent=%d: failed at step %d", persistent,
+				 WEXITSTATUS(status));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +402,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pause_holds_the_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_rate_limit, setup_limited, teardown),
+		cmocka_unit_test(test_handover_lets_go_of_a_persistent_tap_only),
 	};
 
 	/* The device threads run under their seccomp filter, as in ember. */
