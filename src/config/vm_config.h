@@ -119,7 +119,8 @@ int vm_config_override_vsock_uds(struct vm_config *c, const char *uds,
 
 /*
  * Whether a device writes guest memory behind KVM's dirty log and ember's
- * own (the kernel's vhost-vsock): no live migration or diff snapshot then.
+ * own (the kernel's vhost-vsock): no diff snapshot then (a live migration
+ * holds such a device's writes instead).
  */
 bool vm_config_has_untracked_writer(const struct vm_config *c);
 

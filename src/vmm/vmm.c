@@ -516,14 +516,6 @@ static int vmm_ctl_receive(struct vmm *c, const struct ctl_migration *rq, struct
 	return ret;
 }
 
-static int refuse_untracked(const char *what, struct err *err)
-{
-	return err_set(err, -ENOTSUP,
-		       "%s of a VM with vhost-vsock is not supported: the kernel's writes to guest "
-		       "memory escape the dirty log (a full snapshot moves it)",
-		       what);
-}
-
 static int vmm_mig_pause(void *ctx)
 {
 	return vmm_freeze(((struct vmm *)ctx)->vm);
@@ -572,7 +564,10 @@ static int vmm_ctl_snapshot(struct vmm *c, const struct ctl_snapshot *rq, struct
 	if (!c->paused)
 		return err_set(err, -EINVAL, "the microVM must be paused for a snapshot");
 	if (rq->diff && vm_config_has_untracked_writer(c->cfg))
-		return refuse_untracked("a diff snapshot", err);
+		return err_set(err, -ENOTSUP,
+			       "a diff snapshot of a VM with vhost-vsock is not supported: the "
+			       "kernel's writes to guest memory escape the dirty log (a full "
+			       "snapshot moves it)");
 	/* A VM restored paused: its vCPU threads may still be on their way to park. */
 	if (vm_pause(c->vm) < 0)
 		return err_set(err, -ESHUTDOWN, "the microVM stopped");

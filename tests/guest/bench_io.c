@@ -242,27 +242,6 @@ static const char *blk_phases(struct virtio_dev *d)
 	return err;
 }
 
-void test_bench_blk(void)
-{
-	struct virtio_dev *d = virtio_find(VIRTIO_ID_BLOCK, 0);
-	const char *err;
-
-	if (!d) {
-		virtio_fail_missing("bench-blk", "virtio-blk");
-		return;
-	}
-	d->queue_cap = BENCH_QUEUE;
-	d->polled = true;
-	err = virtio_init(d, 0);
-	if (!err)
-		err = blk_phases(d);
-	virtio_stop(d);
-	if (err)
-		test_fail("bench-blk", "%s", err);
-	else
-		test_pass("bench-blk");
-}
-
 /* To a unicast address no host has, from the device's: the host drops it early. */
 static void build_frame(const struct virtio_dev *d)
 {
@@ -279,37 +258,59 @@ static void build_frame(const struct virtio_dev *d)
 	eth[2 * ETH_ALEN + 1] = ETHERTYPE_LOCAL & 0xff;
 }
 
-void test_bench_net(void)
+static const char *net_phases(struct virtio_dev *d)
 {
-	struct virtio_dev *d = virtio_find(VIRTIO_ID_NET, 0);
-	struct phase p = { .q = NET_TXQ, .descs = 1, .prepare = net_prepare, .ok = net_ok };
+	struct phase p = { .d = d, .q = NET_TXQ, .descs = 1, .prepare = net_prepare, .ok = net_ok };
 	const char *err;
 
-	if (!d) {
-		virtio_fail_missing("bench-net", "virtio-net");
-		return;
-	}
-	d->queue_cap = BENCH_QUEUE;
-	d->polled = true;
-	/* Both queues; the receive queue gets no buffers, so the device holds what comes in. */
-	err = virtio_init_queues(d, 1ULL << VIRTIO_NET_F_MAC, 2);
-	if (!err) {
-		build_frame(d);
-		p.d = d;
-		p.depth = d->vq[NET_TXQ].size;
-		p.total = or_default(config.net_frames, DEFAULT_NET_FRAMES);
-		p.name = "net-tx-1514";
-		p.bytes_each = BIG_FRAME;
-		err = run_phase(&p);
-	}
+	build_frame(d);
+	p.depth = d->vq[NET_TXQ].size;
+	p.total = or_default(config.net_frames, DEFAULT_NET_FRAMES);
+	p.name = "net-tx-1514";
+	p.bytes_each = BIG_FRAME;
+	err = run_phase(&p);
 	if (!err) {
 		p.name = "net-tx-60";
 		p.bytes_each = SMALL_FRAME;
 		err = run_phase(&p);
 	}
+	return err;
+}
+
+/*
+ * The first device of `id`, polled with big queues (`nr_queues`, features
+ * `wanted`), through `phases`; then PASS or FAIL `test`.
+ */
+static void run_bench(const char *test, uint32_t id, const char *what, uint64_t wanted,
+		      unsigned int nr_queues, const char *(*phases)(struct virtio_dev *d))
+{
+	struct virtio_dev *d = virtio_find(id, 0);
+	const char *err;
+
+	if (!d) {
+		virtio_fail_missing(test, what);
+		return;
+	}
+	d->queue_cap = BENCH_QUEUE;
+	d->polled = true;
+	err = virtio_init_queues(d, wanted, nr_queues);
+	if (!err)
+		err = phases(d);
 	virtio_stop(d);
 	if (err)
-		test_fail("bench-net", "%s", err);
+		test_fail(test, "%s", err);
 	else
-		test_pass("bench-net");
+		test_pass(test);
+}
+
+void test_bench_blk(void)
+{
+	run_bench("bench-blk", VIRTIO_ID_BLOCK, "virtio-blk", 0, 1, blk_phases);
+}
+
+/* Both queues; the receive queue gets no buffers, so the device holds what comes in. */
+void test_bench_net(void)
+{
+	run_bench("bench-net", VIRTIO_ID_NET, "virtio-net", 1ULL << VIRTIO_NET_F_MAC, 2,
+		  net_phases);
 }

@@ -16,18 +16,22 @@ MAC = "06:00:ac:10:00:02"
 PINGS = 3
 
 
-def test_virtio_net_ping(tmp_path):
+def qemu_on_tap(ns, cmdline):
+    """QEMU microvm (TCG) in namespace `ns`, the test guest's virtio-net on its tap."""
     if not QEMU:
         pytest.skip("qemu-system-x86_64 is not installed")
+    return ["ip", "netns", "exec", ns, QEMU,
+            "-M", "microvm,rtc=on,acpi=off", "-accel", "tcg", "-m", "128", "-smp", "1",
+            "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+            "-no-reboot", "-global", "virtio-mmio.force-legacy=false",
+            "-kernel", str(GUEST_ELF), "-append", cmdline,
+            "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off",
+            "-device", f"virtio-net-device,netdev=n0,mac={MAC}"]
+
+
+def test_virtio_net_ping(tmp_path):
     with netns_with_tap() as ns:
-        cmd = ["ip", "netns", "exec", ns, QEMU,
-               "-M", "microvm,rtc=on,acpi=off", "-accel", "tcg", "-m", "128", "-smp", "1",
-               "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
-               "-no-reboot", "-global", "virtio-mmio.force-legacy=false",
-               "-kernel", str(GUEST_ELF),
-               "-append", f"test=virtio-net net_ip={GUEST_IP} net_pings={PINGS} exit=reset",
-               "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off",
-               "-device", f"virtio-net-device,netdev=n0,mac={MAC}"]
+        cmd = qemu_on_tap(ns, f"test=virtio-net net_ip={GUEST_IP} net_pings={PINGS} exit=reset")
         r, rc, out, received = run_responder_and_ping(cmd, ns, tmp_path, PINGS)
     check_responder_run(r, rc, out, received, MAC, PINGS)
 
@@ -40,19 +44,11 @@ def tap_rx_packets(ns):
 
 def test_bench_net_frames_reach_the_tap():
     """bench/io.py's network phases: every frame the guest sends arrives."""
-    if not QEMU:
-        pytest.skip("qemu-system-x86_64 is not installed")
     with netns_with_tap() as ns:
+        cmd = qemu_on_tap(ns, "test=bench-net net_frames=2000 exit=reset")
         before = tap_rx_packets(ns)
-        proc = subprocess.run(
-            ["ip", "netns", "exec", ns, QEMU, "-M", "microvm,rtc=on,acpi=off", "-accel", "tcg",
-             "-m", "128", "-smp", "1", "-nodefaults", "-no-user-config", "-nographic",
-             "-serial", "stdio", "-no-reboot", "-global", "virtio-mmio.force-legacy=false",
-             "-kernel", str(GUEST_ELF), "-append", "test=bench-net net_frames=2000 exit=reset",
-             "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off",
-             "-device", f"virtio-net-device,netdev=n0,mac={MAC}"],
-            capture_output=True, text=True, errors="replace", timeout=60,
-            stdin=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=60,
+                              stdin=subprocess.DEVNULL)
         arrived = tap_rx_packets(ns) - before
     assert proc.returncode == 0 and "PASS bench-net" in proc.stdout, proc.stdout + proc.stderr
     assert "BENCH net-tx-1514 done ops=2000 bytes=3028000" in proc.stdout
